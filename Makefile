@@ -1,0 +1,42 @@
+# Braid's entry points. Every target installs what is missing first (scripts/install-deps), so a
+# fresh Debian 12 machine needs nothing by hand. Builds live in build/ (release, the default),
+# build/asan, build/fuzz.
+.PHONY: all build deps test asan fuzz format format-check tidy clean
+
+FUZZ_SECONDS ?= 60
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@cmake --preset release >/dev/null
+	@cmake --build --preset release
+
+# Every test tier this machine can run: format check, unit + fuzz seeds under ASan/UBSan, a short
+# libFuzzer run of every parser, then the full CTest suite (unit, fuzz, oracle, ...) of the
+# release build, ending with ctest's summary.
+test: build
+	@scripts/run-tests
+
+asan: deps
+	@cmake --preset asan >/dev/null
+	@cmake --build --preset asan
+	@ctest --preset asan -L 'unit|fuzz' --parallel 2
+
+# Runs every parser's libFuzzer target for FUZZ_SECONDS each (clang build in build/fuzz).
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz
+
+format:
+	@scripts/check-format --fix
+
+format-check:
+	@scripts/check-format
+
+tidy: build
+	@git ls-files '*.cc' | grep -v '^tests/' | xargs -r clang-tidy -p build --quiet
+
+clean:
+	rm -rf build
