@@ -1,7 +1,7 @@
 # Braid's entry points. Every target installs what is missing first (scripts/install-deps), so a
 # fresh Debian 12 machine needs nothing by hand. Builds live in build/ (release, the default),
 # build/asan, build/fuzz.
-.PHONY: all build deps test asan fuzz format format-check tidy clean
+.PHONY: all build deps test asan fuzz bench format format-check tidy clean
 
 FUZZ_SECONDS ?= 60
 
@@ -28,6 +28,11 @@ asan: deps
 # Runs every parser's libFuzzer target for FUZZ_SECONDS each (clang build in build/fuzz).
 fuzz: deps
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/run-fuzz
+
+# Benchmarks: our figures beside their baselines, measured in one run -> build/bench/results.json
+bench: build
+	@cmake --build --preset release --target braid_benchmarks
+	@scripts/run-bench
 
 format:
 	@scripts/check-format --fix
