@@ -37,6 +37,7 @@ std::string MacAddress::ToString() const {
 }
 
 std::optional<Ipv4Address> Ipv4Address::Parse(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;  // inet_pton stops there
   std::string s(text);
   Ipv4Address a;
   if (inet_pton(AF_INET, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
@@ -50,6 +51,7 @@ std::string Ipv4Address::ToString() const {
 }
 
 std::optional<Ipv6Address> Ipv6Address::Parse(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;  // inet_pton stops there
   std::string s(text);
   Ipv6Address a;
   if (inet_pton(AF_INET6, s.c_str(), a.bytes.data()) != 1) return std::nullopt;
@@ -72,6 +74,16 @@ Ipv6Address Ipv6Address::SolicitedNodeMulticast() const {
 
 MacAddress Ipv6Address::MulticastMac() const {
   return {{0x33, 0x33, bytes[12], bytes[13], bytes[14], bytes[15]}};
+}
+
+std::string ToString(const IpAddress& a) {
+  return std::visit([](const auto& ip) { return ip.ToString(); }, a);
+}
+
+std::optional<IpAddress> ParseIpAddress(std::string_view text) {
+  if (auto v4 = Ipv4Address::Parse(text)) return IpAddress(*v4);
+  if (auto v6 = Ipv6Address::Parse(text)) return IpAddress(*v6);
+  return std::nullopt;
 }
 
 }  // namespace braid::wire

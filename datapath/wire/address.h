@@ -9,6 +9,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <variant>
 
 namespace braid::wire {
 
@@ -77,6 +78,15 @@ struct Ipv6Address {
   friend constexpr auto operator<=>(const Ipv6Address&, const Ipv6Address&) = default;
 };
 
+// An IPv4 or an IPv6 address. IPv4 stays IPv4 (never v4-mapped), so the family is the
+// alternative held.
+using IpAddress = std::variant<Ipv4Address, Ipv6Address>;
+
+inline bool IsIpv4(const IpAddress& a) { return std::holds_alternative<Ipv4Address>(a); }
+std::string ToString(const IpAddress& a);
+// Dotted quad or RFC 5952 text.
+std::optional<IpAddress> ParseIpAddress(std::string_view text);
+
 inline std::ostream& operator<<(std::ostream& os, const MacAddress& a) {
   return os << a.ToString();
 }
@@ -86,5 +96,6 @@ inline std::ostream& operator<<(std::ostream& os, const Ipv4Address& a) {
 inline std::ostream& operator<<(std::ostream& os, const Ipv6Address& a) {
   return os << a.ToString();
 }
+inline std::ostream& operator<<(std::ostream& os, const IpAddress& a) { return os << ToString(a); }
 
 }  // namespace braid::wire
