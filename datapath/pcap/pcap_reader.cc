@@ -7,8 +7,15 @@
 #include <cstring>
 #include <utility>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
 namespace braid::pcap {
 namespace {
+
+// pcapng's section header block type, where a classic file has its magic (palindromic, so the
+// same in both byte orders).
+constexpr uint32_t kPcapngBlockType = 0x0a0d0d0a;
 
 uint32_t LoadLe32(const uint8_t* p) {
   return uint32_t{p[0]} | (uint32_t{p[1]} << 8) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 24);
@@ -33,10 +40,12 @@ uint16_t PcapReader::Load16(const uint8_t* p) const {
                             : static_cast<uint16_t>(p[0] | (p[1] << 8));
 }
 
-StatusOr<PcapReader> PcapReader::Open(const std::string& path) {
+absl::StatusOr<PcapReader> PcapReader::Open(const std::string& path) {
   std::FILE* f = std::fopen(path.c_str(), "rb");
   if (f == nullptr) {
-    return Status::Error("pcap " + path + ": cannot open: " + std::strerror(errno));
+    // The errno picks the code: NotFound, PermissionDenied, ...
+    const int err = errno;
+    return absl::ErrnoToStatus(err, "pcap " + path + ": cannot open");
   }
   PcapReader reader;
   reader.owned_.reset(f);
@@ -45,15 +54,15 @@ StatusOr<PcapReader> PcapReader::Open(const std::string& path) {
   return Start(std::move(reader));
 }
 
-StatusOr<PcapReader> PcapReader::ForStream(std::FILE* stream) {
-  if (stream == nullptr) return Status::Error("pcap reader: null stream");
+absl::StatusOr<PcapReader> PcapReader::ForStream(std::FILE* stream) {
+  if (stream == nullptr) return absl::InvalidArgumentError("pcap reader: null stream");
   PcapReader reader;
   reader.stream_ = stream;
   reader.name_ = "stream";
   return Start(std::move(reader));
 }
 
-StatusOr<PcapReader> PcapReader::ForBuffer(std::span<const uint8_t> bytes) {
+absl::StatusOr<PcapReader> PcapReader::ForBuffer(std::span<const uint8_t> bytes) {
   PcapReader reader;
   reader.buffer_ = bytes;
   reader.name_ = "buffer";
@@ -74,14 +83,17 @@ size_t PcapReader::Read(size_t len, uint8_t* out, const uint8_t** data) {
   return got;
 }
 
-StatusOr<PcapReader> PcapReader::Start(PcapReader reader) {
+absl::StatusOr<PcapReader> PcapReader::Start(PcapReader reader) {
   std::array<uint8_t, kFileHeaderLen> storage;
   const uint8_t* h = nullptr;
   size_t got = reader.Read(kFileHeaderLen, storage.data(), &h);
   const std::string& name = reader.name_;
   if (got < kFileHeaderLen) {
-    return Status::Error("pcap " + name + ": truncated file header (" + std::to_string(got) +
-                         " of " + std::to_string(kFileHeaderLen) + " bytes)");
+    if (reader.stream_ != nullptr && std::ferror(reader.stream_)) {
+      return absl::InternalError("pcap " + name + ": read error: " + std::strerror(errno));
+    }
+    return absl::DataLossError("pcap " + name + ": truncated file header (" + std::to_string(got) +
+                               " of " + std::to_string(kFileHeaderLen) + " bytes)");
   }
   PcapFileHeader& fh = reader.header_;
   uint32_t magic_le = LoadLe32(h);
@@ -92,11 +104,16 @@ StatusOr<PcapReader> PcapReader::Start(PcapReader reader) {
   } else if (magic_be == kMagicMicroseconds || magic_be == kMagicNanoseconds) {
     fh.big_endian = true;
     fh.nanosecond = magic_be == kMagicNanoseconds;
+  } else if (magic_be == kPcapngBlockType) {
+    // A known format this reader does not implement (dumpcap's default: ask it for `-F pcap`).
+    return absl::UnimplementedError("pcap " + name +
+                                    ": bad magic 0x0a0d0d0a: a pcapng file, which is not "
+                                    "supported (only classic pcap)");
   } else {
     char hex[16];
     std::snprintf(hex, sizeof(hex), "%08x", magic_be);
-    return Status::Error("pcap " + name + ": bad magic 0x" + hex +
-                         " (not a classic pcap file; pcapng is not supported)");
+    return absl::DataLossError("pcap " + name + ": bad magic 0x" + hex +
+                               " (not a classic pcap file; pcapng is not supported)");
   }
   fh.version_major = reader.Load16(h + 4);
   fh.version_minor = reader.Load16(h + 6);
@@ -106,15 +123,16 @@ StatusOr<PcapReader> PcapReader::Start(PcapReader reader) {
   fh.network = reader.Load32(h + 20);
   // libpcap reads every 2.x file the same way; 1.x had a different record header.
   if (fh.version_major != kVersionMajor) {
-    return Status::Error("pcap " + name + ": unsupported version " +
-                         std::to_string(fh.version_major) + "." + std::to_string(fh.version_minor));
+    return absl::DataLossError("pcap " + name + ": unsupported version " +
+                               std::to_string(fh.version_major) + "." +
+                               std::to_string(fh.version_minor));
   }
   reader.record_limit_ = fh.snaplen == 0 ? kMaxSnaplen : std::min(fh.snaplen, kMaxSnaplen);
   return reader;
 }
 
-bool PcapReader::Fail(std::string message) {
-  status_ = Status::Error(std::move(message));
+bool PcapReader::Fail(absl::Status status) {
+  status_ = std::move(status);
   done_ = true;
   return false;
 }
@@ -128,14 +146,16 @@ bool PcapReader::Next(PcapRecord& record) {
   size_t got = Read(kRecordHeaderLen, storage.data(), &h);
   if (got == 0) {
     if (stream_ != nullptr && std::ferror(stream_)) {
-      return Fail(Where(name_, index, offset) + "read error: " + std::strerror(errno));
+      return Fail(
+          absl::InternalError(Where(name_, index, offset) + "read error: " + std::strerror(errno)));
     }
     done_ = true;  // clean end of the capture
     return false;
   }
   if (got < kRecordHeaderLen) {
-    return Fail(Where(name_, index, offset) + "truncated record header (" + std::to_string(got) +
-                " of " + std::to_string(kRecordHeaderLen) + " bytes)");
+    return Fail(absl::DataLossError(Where(name_, index, offset) + "truncated record header (" +
+                                    std::to_string(got) + " of " +
+                                    std::to_string(kRecordHeaderLen) + " bytes)"));
   }
   const uint32_t seconds = Load32(h);
   const uint32_t fraction = Load32(h + 4);
@@ -143,17 +163,20 @@ bool PcapReader::Next(PcapRecord& record) {
   const uint32_t orig_len = Load32(h + 12);
   const uint32_t fraction_limit = header_.nanosecond ? 1'000'000'000u : 1'000'000u;
   if (fraction >= fraction_limit) {
-    return Fail(Where(name_, index, offset) + "timestamp fraction " + std::to_string(fraction) +
-                (header_.nanosecond ? " ns" : " us") + " is not below one second");
+    return Fail(absl::DataLossError(
+        Where(name_, index, offset) + "timestamp fraction " + std::to_string(fraction) +
+        (header_.nanosecond ? " ns" : " us") + " is not below one second"));
   }
   if (incl_len > record_limit_) {
-    return Fail(Where(name_, index, offset) + "captured length " + std::to_string(incl_len) +
-                " exceeds the limit " + std::to_string(record_limit_) + " (file snaplen " +
-                std::to_string(header_.snaplen) + ", at most " + std::to_string(kMaxSnaplen) + ")");
+    return Fail(absl::DataLossError(
+        Where(name_, index, offset) + "captured length " + std::to_string(incl_len) +
+        " exceeds the limit " + std::to_string(record_limit_) + " (file snaplen " +
+        std::to_string(header_.snaplen) + ", at most " + std::to_string(kMaxSnaplen) + ")"));
   }
   if (incl_len > orig_len) {
-    return Fail(Where(name_, index, offset) + "captured length " + std::to_string(incl_len) +
-                " exceeds the original length " + std::to_string(orig_len));
+    return Fail(absl::DataLossError(Where(name_, index, offset) + "captured length " +
+                                    std::to_string(incl_len) + " exceeds the original length " +
+                                    std::to_string(orig_len)));
   }
   // Grows to the largest record seen, at most record_limit_: a corrupt length cannot make the
   // reader allocate more than that.
@@ -164,10 +187,12 @@ bool PcapReader::Next(PcapRecord& record) {
   got = Read(incl_len, record_data_.data(), &data);
   if (got < incl_len) {
     if (stream_ != nullptr && std::ferror(stream_)) {
-      return Fail(Where(name_, index, offset) + "read error: " + std::strerror(errno));
+      return Fail(
+          absl::InternalError(Where(name_, index, offset) + "read error: " + std::strerror(errno)));
     }
-    return Fail(Where(name_, index, offset) + "truncated record data (" + std::to_string(got) +
-                " of " + std::to_string(incl_len) + " bytes)");
+    return Fail(absl::DataLossError(Where(name_, index, offset) + "truncated record data (" +
+                                    std::to_string(got) + " of " + std::to_string(incl_len) +
+                                    " bytes)"));
   }
   record.index = index;
   record.offset = offset;

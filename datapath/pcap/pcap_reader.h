@@ -2,6 +2,12 @@
 // checking every header: a damaged or truncated file is an error with a message naming the record
 // and its offset, never a crash or an unbounded allocation. Used to replay captures and by the
 // kernel oracle tests.
+//
+// Errors (absl codes): the errno's code (NotFound, PermissionDenied, ...) when Open cannot open
+// the file; InvalidArgument for a null stream; Unimplemented for a pcapng file; DataLoss for a
+// damaged or truncated file (bad magic or version, impossible lengths or timestamps, a cut
+// header or record); Internal when reading the stream fails. Messages name the file and, for a
+// record, its index and offset.
 #pragma once
 
 #include <chrono>
@@ -12,8 +18,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "datapath/pcap/pcap_format.h"
-#include "datapath/pcap/status.h"
 
 namespace braid::pcap {
 
@@ -42,11 +49,11 @@ struct PcapRecord {
 class PcapReader {
  public:
   // Opens `path` and reads and checks its file header.
-  static StatusOr<PcapReader> Open(const std::string& path);
+  static absl::StatusOr<PcapReader> Open(const std::string& path);
   // Reads from a stream the caller opened and keeps owning (it is never closed here).
-  static StatusOr<PcapReader> ForStream(std::FILE* stream);
+  static absl::StatusOr<PcapReader> ForStream(std::FILE* stream);
   // Reads a whole file held in memory, without copying it; `bytes` must outlive the reader.
-  static StatusOr<PcapReader> ForBuffer(std::span<const uint8_t> bytes);
+  static absl::StatusOr<PcapReader> ForBuffer(std::span<const uint8_t> bytes);
 
   PcapReader(PcapReader&&) noexcept = default;
   PcapReader& operator=(PcapReader&&) noexcept = default;
@@ -64,7 +71,7 @@ class PcapReader {
   // Reads the next record into `record`. False at the end of the capture or on a damaged record;
   // status() then tells which (ok at a clean end). After an error every call returns false.
   bool Next(PcapRecord& record);
-  const Status& status() const { return status_; }
+  const absl::Status& status() const { return status_; }
 
  private:
   struct FileCloser {
@@ -72,11 +79,11 @@ class PcapReader {
   };
 
   PcapReader() = default;
-  static StatusOr<PcapReader> Start(PcapReader reader);
+  static absl::StatusOr<PcapReader> Start(PcapReader reader);
   // Reads up to `len` bytes: from the stream into `out`, or from the buffer by pointing `*data`
   // into it. Returns how many bytes there were.
   size_t Read(size_t len, uint8_t* out, const uint8_t** data);
-  bool Fail(std::string message);
+  bool Fail(absl::Status status);
   uint32_t Load32(const uint8_t* p) const;
   uint16_t Load16(const uint8_t* p) const;
 
@@ -90,7 +97,7 @@ class PcapReader {
   uint32_t record_limit_ = 0;
   std::vector<uint8_t> record_data_;  // the current record, for stream sources
   bool done_ = false;
-  Status status_;
+  absl::Status status_;
   std::string name_;  // for error messages
 };
 

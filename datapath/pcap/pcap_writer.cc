@@ -8,6 +8,9 @@
 #include <string>
 #include <utility>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
 namespace braid::pcap {
 namespace {
 
@@ -20,16 +23,20 @@ void StoreLe32(uint8_t* p, uint32_t v) {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 
-Status CheckParameters(uint32_t linktype, uint32_t snaplen) {
+absl::Status CheckParameters(uint32_t linktype, uint32_t snaplen) {
   if (linktype != kLinkTypeEthernet && linktype != kLinkTypeRaw) {
-    return Status::Error("pcap writer: link type " + std::to_string(linktype) +
-                         " is not LINKTYPE_ETHERNET (1) or LINKTYPE_RAW (101)");
+    return absl::InvalidArgumentError("pcap writer: link type " + std::to_string(linktype) +
+                                      " is not LINKTYPE_ETHERNET (1) or LINKTYPE_RAW (101)");
   }
   if (snaplen == 0 || snaplen > kMaxSnaplen) {
-    return Status::Error("pcap writer: snaplen " + std::to_string(snaplen) + " is not in 1.." +
-                         std::to_string(kMaxSnaplen));
+    return absl::InvalidArgumentError("pcap writer: snaplen " + std::to_string(snaplen) +
+                                      " is not in 1.." + std::to_string(kMaxSnaplen));
   }
-  return OkStatus();
+  return absl::OkStatus();
+}
+
+absl::Status ClosedError(const std::string& name) {
+  return absl::FailedPreconditionError("pcap writer: " + name + " is closed");
 }
 
 std::string ErrnoText(int err) { return std::strerror(err); }
@@ -73,31 +80,34 @@ PcapWriter& PcapWriter::operator=(PcapWriter&& other) noexcept {
 
 PcapWriter::~PcapWriter() { (void)Close(); }
 
-StatusOr<PcapWriter> PcapWriter::Create(const std::string& path, uint32_t linktype,
-                                        uint32_t snaplen) {
-  if (Status s = CheckParameters(linktype, snaplen); !s.ok()) return s;
+absl::StatusOr<PcapWriter> PcapWriter::Create(const std::string& path, uint32_t linktype,
+                                              uint32_t snaplen) {
+  if (absl::Status s = CheckParameters(linktype, snaplen); !s.ok()) return s;
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) {
-    return Status::Error("pcap writer: cannot create " + path + ": " + ErrnoText(errno));
+    // The errno picks the code: NotFound for a missing directory, PermissionDenied, ...
+    const int err = errno;
+    return absl::ErrnoToStatus(err, "pcap writer: cannot create " + path);
   }
   std::unique_ptr<std::FILE, FileCloser> owned(f);
   return Start(PcapWriter(std::move(owned), f, nullptr, linktype, snaplen, path));
 }
 
-StatusOr<PcapWriter> PcapWriter::ForStream(std::FILE* stream, uint32_t linktype, uint32_t snaplen) {
-  if (stream == nullptr) return Status::Error("pcap writer: null stream");
-  if (Status s = CheckParameters(linktype, snaplen); !s.ok()) return s;
+absl::StatusOr<PcapWriter> PcapWriter::ForStream(std::FILE* stream, uint32_t linktype,
+                                                 uint32_t snaplen) {
+  if (stream == nullptr) return absl::InvalidArgumentError("pcap writer: null stream");
+  if (absl::Status s = CheckParameters(linktype, snaplen); !s.ok()) return s;
   return Start(PcapWriter(nullptr, stream, nullptr, linktype, snaplen, "stream"));
 }
 
-StatusOr<PcapWriter> PcapWriter::ForBuffer(std::vector<uint8_t>* buffer, uint32_t linktype,
-                                           uint32_t snaplen) {
-  if (buffer == nullptr) return Status::Error("pcap writer: null buffer");
-  if (Status s = CheckParameters(linktype, snaplen); !s.ok()) return s;
+absl::StatusOr<PcapWriter> PcapWriter::ForBuffer(std::vector<uint8_t>* buffer, uint32_t linktype,
+                                                 uint32_t snaplen) {
+  if (buffer == nullptr) return absl::InvalidArgumentError("pcap writer: null buffer");
+  if (absl::Status s = CheckParameters(linktype, snaplen); !s.ok()) return s;
   return Start(PcapWriter(nullptr, nullptr, buffer, linktype, snaplen, "buffer"));
 }
 
-StatusOr<PcapWriter> PcapWriter::Start(PcapWriter writer) {
+absl::StatusOr<PcapWriter> PcapWriter::Start(PcapWriter writer) {
   std::array<uint8_t, kFileHeaderLen> header{};
   StoreLe32(&header[0], kMagicNanoseconds);
   StoreLe16(&header[4], kVersionMajor);
@@ -106,41 +116,42 @@ StatusOr<PcapWriter> PcapWriter::Start(PcapWriter writer) {
   StoreLe32(&header[12], 0);  // sigfigs: always 0 in practice
   StoreLe32(&header[16], writer.snaplen_);
   StoreLe32(&header[20], writer.linktype_);
-  if (Status s = writer.Append(header.data(), header.size()); !s.ok()) return s;
+  if (absl::Status s = writer.Append(header.data(), header.size()); !s.ok()) return s;
   return writer;
 }
 
-Status PcapWriter::Append(const uint8_t* data, size_t len) {
+absl::Status PcapWriter::Append(const uint8_t* data, size_t len) {
   if (buffer_ != nullptr) {
     buffer_->insert(buffer_->end(), data, data + len);
-    return OkStatus();
+    return absl::OkStatus();
   }
   if (len > 0 && std::fwrite(data, 1, len, stream_) != len) {
-    return Status::Error("pcap writer: writing " + name_ + " failed: " + ErrnoText(errno));
+    return absl::InternalError("pcap writer: writing " + name_ + " failed: " + ErrnoText(errno));
   }
-  return OkStatus();
+  return absl::OkStatus();
 }
 
-Status PcapWriter::Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame) {
+absl::Status PcapWriter::Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame) {
   if (frame.size() > std::numeric_limits<uint32_t>::max()) {
-    return Status::Error("pcap writer: frame of " + std::to_string(frame.size()) +
-                         " bytes does not fit a record");
+    return absl::InvalidArgumentError("pcap writer: frame of " + std::to_string(frame.size()) +
+                                      " bytes does not fit a record");
   }
   return Write(timestamp, frame, static_cast<uint32_t>(frame.size()));
 }
 
-Status PcapWriter::Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame,
-                         uint32_t orig_len) {
-  if (closed_) return Status::Error("pcap writer: " + name_ + " is closed");
+absl::Status PcapWriter::Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame,
+                               uint32_t orig_len) {
+  if (closed_) return ClosedError(name_);
   constexpr int64_t kNsPerSecond = 1'000'000'000;
   int64_t ns = timestamp.count();
   if (ns < 0 || ns / kNsPerSecond > std::numeric_limits<uint32_t>::max()) {
-    return Status::Error("pcap writer: timestamp " + std::to_string(ns) +
-                         " ns is outside the format's 0..2^32 s");
+    return absl::InvalidArgumentError("pcap writer: timestamp " + std::to_string(ns) +
+                                      " ns is outside the format's 0..2^32 s");
   }
   if (orig_len < frame.size()) {
-    return Status::Error("pcap writer: original length " + std::to_string(orig_len) +
-                         " is shorter than the " + std::to_string(frame.size()) + " bytes given");
+    return absl::InvalidArgumentError("pcap writer: original length " + std::to_string(orig_len) +
+                                      " is shorter than the " + std::to_string(frame.size()) +
+                                      " bytes given");
   }
   auto captured = static_cast<uint32_t>(std::min<size_t>(frame.size(), snaplen_));
   std::array<uint8_t, kRecordHeaderLen> header{};
@@ -148,31 +159,32 @@ Status PcapWriter::Write(std::chrono::nanoseconds timestamp, std::span<const uin
   StoreLe32(&header[4], static_cast<uint32_t>(ns % kNsPerSecond));
   StoreLe32(&header[8], captured);
   StoreLe32(&header[12], orig_len);
-  if (Status s = Append(header.data(), header.size()); !s.ok()) return s;
-  if (Status s = Append(frame.data(), captured); !s.ok()) return s;
+  if (absl::Status s = Append(header.data(), header.size()); !s.ok()) return s;
+  if (absl::Status s = Append(frame.data(), captured); !s.ok()) return s;
   ++records_;
-  return OkStatus();
+  return absl::OkStatus();
 }
 
-Status PcapWriter::Flush() {
-  if (closed_) return Status::Error("pcap writer: " + name_ + " is closed");
+absl::Status PcapWriter::Flush() {
+  if (closed_) return ClosedError(name_);
   if (stream_ != nullptr && std::fflush(stream_) != 0) {
-    return Status::Error("pcap writer: flushing " + name_ + " failed: " + ErrnoText(errno));
+    return absl::InternalError("pcap writer: flushing " + name_ + " failed: " + ErrnoText(errno));
   }
-  return OkStatus();
+  return absl::OkStatus();
 }
 
-Status PcapWriter::Close() {
-  if (closed_) return OkStatus();
+absl::Status PcapWriter::Close() {
+  if (closed_) return absl::OkStatus();
   closed_ = true;
-  Status result;
+  absl::Status result;
   if (owned_ != nullptr) {
     std::FILE* f = owned_.release();
     if (std::fclose(f) != 0) {
-      result = Status::Error("pcap writer: closing " + name_ + " failed: " + ErrnoText(errno));
+      result =
+          absl::InternalError("pcap writer: closing " + name_ + " failed: " + ErrnoText(errno));
     }
   } else if (stream_ != nullptr && std::fflush(stream_) != 0) {
-    result = Status::Error("pcap writer: flushing " + name_ + " failed: " + ErrnoText(errno));
+    result = absl::InternalError("pcap writer: flushing " + name_ + " failed: " + ErrnoText(errno));
   }
   stream_ = nullptr;
   buffer_ = nullptr;

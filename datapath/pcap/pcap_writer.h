@@ -1,6 +1,11 @@
 // Writes classic libpcap files: nanosecond timestamps (magic 0xa1b23c4d), version 2.4,
 // little-endian (readers follow the magic, so the output is identical on every host). Used for
 // debug captures of what the datapath sends and receives, and by tests.
+//
+// Errors (absl codes): InvalidArgument for a bad link type, snaplen, timestamp, length or null
+// destination; the errno's code (NotFound, PermissionDenied, ...) when Create cannot open the
+// file; FailedPrecondition for Write or Flush after Close; Internal when writing, flushing or
+// closing fails. Messages name the file.
 #pragma once
 
 #include <chrono>
@@ -11,8 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "datapath/pcap/pcap_format.h"
-#include "datapath/pcap/status.h"
 
 namespace braid::pcap {
 
@@ -20,15 +26,15 @@ class PcapWriter {
  public:
   // Creates (or truncates) `path` and writes the file header. `linktype` is kLinkTypeEthernet or
   // kLinkTypeRaw; `snaplen` is 1..kMaxSnaplen, longer frames are cut to it.
-  static StatusOr<PcapWriter> Create(const std::string& path, uint32_t linktype,
-                                     uint32_t snaplen = kDefaultSnaplen);
+  static absl::StatusOr<PcapWriter> Create(const std::string& path, uint32_t linktype,
+                                           uint32_t snaplen = kDefaultSnaplen);
   // Writes to a stream the caller opened and keeps owning (a pipe, stdout, a tmpfile); the writer
   // flushes it but never closes it.
-  static StatusOr<PcapWriter> ForStream(std::FILE* stream, uint32_t linktype,
-                                        uint32_t snaplen = kDefaultSnaplen);
+  static absl::StatusOr<PcapWriter> ForStream(std::FILE* stream, uint32_t linktype,
+                                              uint32_t snaplen = kDefaultSnaplen);
   // Appends the file to `*buffer`, which must outlive the writer (tests, in-memory captures).
-  static StatusOr<PcapWriter> ForBuffer(std::vector<uint8_t>* buffer, uint32_t linktype,
-                                        uint32_t snaplen = kDefaultSnaplen);
+  static absl::StatusOr<PcapWriter> ForBuffer(std::vector<uint8_t>* buffer, uint32_t linktype,
+                                              uint32_t snaplen = kDefaultSnaplen);
 
   PcapWriter(PcapWriter&& other) noexcept;
   PcapWriter& operator=(PcapWriter&& other) noexcept;
@@ -39,14 +45,14 @@ class PcapWriter {
   // One record. `timestamp` is the time since the Unix epoch, 0 ≤ t < 2^32 s. `orig_len` is the
   // frame's length on the wire (≥ frame.size(): the caller may pass an already cut frame); the
   // captured part is frame's first min(frame.size(), snaplen) bytes.
-  Status Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame,
-               uint32_t orig_len);
-  Status Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame);
+  absl::Status Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame,
+                     uint32_t orig_len);
+  absl::Status Write(std::chrono::nanoseconds timestamp, std::span<const uint8_t> frame);
 
   // Pushes buffered records to the OS (a no-op for a buffer).
-  Status Flush();
+  absl::Status Flush();
   // Flushes, then closes a file from Create. Afterwards Write and Flush fail; Close is ok.
-  Status Close();
+  absl::Status Close();
 
   uint32_t linktype() const { return linktype_; }
   uint32_t snaplen() const { return snaplen_; }
@@ -59,8 +65,8 @@ class PcapWriter {
 
   PcapWriter(std::unique_ptr<std::FILE, FileCloser> owned, std::FILE* stream,
              std::vector<uint8_t>* buffer, uint32_t linktype, uint32_t snaplen, std::string name);
-  static StatusOr<PcapWriter> Start(PcapWriter writer);
-  Status Append(const uint8_t* data, size_t len);
+  static absl::StatusOr<PcapWriter> Start(PcapWriter writer);
+  absl::Status Append(const uint8_t* data, size_t len);
 
   std::unique_ptr<std::FILE, FileCloser> owned_;  // set for Create
   std::FILE* stream_ = nullptr;                   // owned_.get() or the caller's stream
