@@ -56,6 +56,7 @@
 #include "datapath/tcp/cubic.h"
 #include "datapath/tcp/newreno.h"
 #include "datapath/tcp/time.h"
+#include "datapath/wire/result.h"
 
 namespace braid::tcp {
 
@@ -143,29 +144,9 @@ enum class CcError : uint8_t {
 
 std::string_view CcErrorName(CcError e);
 
-// A controller or the reason there is none (the WireResult pattern).
+// A controller or the reason there is none.
 template <typename T>
-class [[nodiscard]] CcResult {
- public:
-  CcResult(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  CcResult(CcError error) : error_(error) {}       // NOLINT: implicit by design
-
-  bool ok() const { return value_.has_value(); }
-  explicit operator bool() const { return ok(); }
-  CcError error() const { return error_; }
-
-  const T& value() const& { return *value_; }
-  T& value() & { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  const T& operator*() const& { return *value_; }
-  T& operator*() & { return *value_; }
-  const T* operator->() const { return &*value_; }
-  T* operator->() { return &*value_; }
-
- private:
-  std::optional<T> value_;
-  CcError error_ = CcError::kNone;
-};
+using CcResult = wire::Result<T, CcError>;
 
 class CongestionControlRegistry {
  public:

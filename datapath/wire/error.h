@@ -3,9 +3,9 @@
 #pragma once
 
 #include <cstdint>
-#include <optional>
 #include <string_view>
-#include <utility>
+
+#include "datapath/wire/result.h"
 
 namespace braid::wire {
 
@@ -23,25 +23,6 @@ std::string_view WireErrorDescription(WireError e);
 
 // A parsed value or the reason there is none.
 template <typename T>
-class [[nodiscard]] WireResult {
- public:
-  WireResult(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
-  WireResult(WireError error) : error_(error) {}     // NOLINT: implicit by design
-
-  bool ok() const { return value_.has_value(); }
-  explicit operator bool() const { return ok(); }
-  WireError error() const { return error_; }
-
-  const T& value() const& { return *value_; }
-  T& value() & { return *value_; }
-  const T& operator*() const& { return *value_; }
-  T& operator*() & { return *value_; }
-  const T* operator->() const { return &*value_; }
-  T* operator->() { return &*value_; }
-
- private:
-  std::optional<T> value_;
-  WireError error_ = WireError::kNone;
-};
+using WireResult = Result<T, WireError>;
 
 }  // namespace braid::wire
