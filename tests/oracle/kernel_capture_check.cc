@@ -527,6 +527,7 @@ class Checker {
     const wire::DataSeq first(sender.derived.idsn + 1);
     std::optional<std::pair<wire::DataSeq, const Segment*>> lowest;
     std::optional<uint32_t> lowest_ssn;
+    uint64_t lowest_len = 0;
     bool lowest_on_initial = false;
     std::optional<wire::DataSeq> end;  // one past the highest mapped DSN (DATA_FIN included)
     if (implied_len > 0) end = first + implied_len;
@@ -542,6 +543,7 @@ class Checker {
           if (len > 0 && s.payload_len > 0 && (!lowest || dsn < lowest->first)) {
             lowest = {dsn, &s};
             lowest_ssn = m.subflow_seq;
+            lowest_len = len;
             lowest_on_initial = s.src == initial;
           }
         }
@@ -557,15 +559,21 @@ class Checker {
     if (!lowest) {
       report_.Missing(who + " first data DSN", "a DSS mapping from the " + who);
     } else {
-      // After MP_CAPABLE-with-data bytes, the first DSS mapping continues right after them.
-      wire::DataSeq expected = first + implied_len;
-      std::string detail =
-          "lowest DSS mapping DSN " + Dsn(lowest->first.raw()) + " (SSN " +
-          std::to_string(*lowest_ssn) + ", " + lowest->second->where + "), expected IDSN+1" +
-          (implied_len ? "+" + std::to_string(implied_len) : "") + " = " + Dsn(expected.raw());
+      // After MP_CAPABLE with data, the kernel either repeats that same mapping in DSS options on
+      // the segments that follow (DSN IDSN+1, SSN 1, the same length: one mapping spanning
+      // several segments) or starts the next mapping right after it. Either way, data and
+      // subflow sequence start together on the initial subflow (SSN 1 = IDSN + 1).
+      const bool repeats_implied =
+          implied_len > 0 && lowest->first == first && lowest_len == implied_len;
+      const uint64_t skip = repeats_implied ? 0 : implied_len;
+      wire::DataSeq expected = first + skip;
+      std::string detail = "lowest DSS mapping DSN " + Dsn(lowest->first.raw()) + " (SSN " +
+                           std::to_string(*lowest_ssn) + ", length " + std::to_string(lowest_len) +
+                           ", " + lowest->second->where + "), expected IDSN+1" +
+                           (skip ? "+" + std::to_string(skip) : "") + " = " + Dsn(expected.raw()) +
+                           (repeats_implied ? " (repeats the MP_CAPABLE-with-data mapping)" : "");
       bool ok = lowest->first == expected;
-      // On the initial subflow, data and subflow sequence start together (SSN 1 = IDSN + 1).
-      if (lowest_on_initial) ok = ok && *lowest_ssn == 1 + implied_len;
+      if (lowest_on_initial) ok = ok && *lowest_ssn == 1 + skip;
       report_.Check(ok, who + " first data DSN", detail);
     }
     if (acks.empty()) {
