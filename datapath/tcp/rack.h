@@ -165,7 +165,9 @@ class Rack {
   std::optional<wire::TcpSeq> dsack_round_;
   std::optional<wire::TcpSeq> tlp_end_seq_;
   bool tlp_is_retrans_ = false;
-  bool rtt_sampled_since_probe_ = false;
+  // True until the first probe: §7.3 only forbids a probe after a probe without an RTT sample
+  // in between (the connection's first PTO follows the handshake's sample).
+  bool rtt_sampled_since_probe_ = true;
 };
 
 std::ostream& operator<<(std::ostream& os, TlpOutcome outcome);

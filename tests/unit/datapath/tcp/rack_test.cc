@@ -241,6 +241,17 @@ TEST(RackTest, TailLossProbeTurnsATailLossIntoFastRecovery) {
   EXPECT_THAT(d.wire, ElementsAre(New(0), New(1), New(2), New(3), New(4), Rtx(4), Rtx(2), Rtx(3)));
 }
 
+// The first probe of a connection needs no ACK before it: §7.3 only forbids a probe after a
+// probe with no RTT sample in between (found by the connection tests: a tail lost from the very
+// first flight was never probed).
+TEST(RackTest, FirstProbeNeedsNoEarlierAck) {
+  LossDriver d;
+  EXPECT_TRUE(d.rack.rtt_sampled_since_probe());
+  d.SendNew(0, 4, T(0));
+  EXPECT_THAT(d.OnPto(T(300)), Optional(Rtx(3)));
+  EXPECT_FALSE(d.rack.rtt_sampled_since_probe());
+}
+
 // Only the last segment is lost: the probe is its retransmission and repairs it. Whether a loss
 // was repaired shows only when data sent later is acknowledged (§7.4.2).
 TEST(RackTest, ProbeRepairsASingleTailLoss) {
