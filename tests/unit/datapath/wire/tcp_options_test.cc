@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "tests/unit/datapath/wire/hex_bytes.h"
+
 namespace braid::wire {
 namespace {
 
@@ -17,27 +19,7 @@ using ::testing::Each;
 using ::testing::ElementsAreArray;
 using ::testing::Eq;
 
-std::vector<uint8_t> Hex(std::string_view text) {
-  std::vector<uint8_t> out;
-  int hi = -1;
-  for (char c : text) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else {
-      continue;
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using ::braid::wire::testing::Hex;
 
 std::vector<uint8_t> EmitOrDie(const TcpOptionsRepr& r) {
   std::vector<uint8_t> out(r.EncodedLen(), 0xa5);

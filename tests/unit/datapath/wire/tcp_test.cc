@@ -13,6 +13,7 @@
 #include "datapath/wire/address.h"
 #include "datapath/wire/seq.h"
 #include "datapath/wire/tcp_options.h"
+#include "tests/unit/datapath/wire/hex_bytes.h"
 
 namespace braid::wire {
 namespace {
@@ -21,27 +22,7 @@ using ::testing::Each;
 using ::testing::ElementsAreArray;
 using ::testing::Eq;
 
-std::vector<uint8_t> Hex(std::string_view text) {
-  std::vector<uint8_t> out;
-  int hi = -1;
-  for (char c : text) {
-    int v;
-    if (c >= '0' && c <= '9') {
-      v = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      v = c - 'a' + 10;
-    } else {
-      continue;
-    }
-    if (hi < 0) {
-      hi = v;
-    } else {
-      out.push_back(static_cast<uint8_t>(hi << 4 | v));
-      hi = -1;
-    }
-  }
-  return out;
-}
+using ::braid::wire::testing::Hex;
 
 const Ipv4Address kClient4 = Ipv4Address::FromU32(0xc0000201);  // 192.0.2.1
 const Ipv4Address kServer4 = Ipv4Address::FromU32(0xc0000202);  // 192.0.2.2
