@@ -27,10 +27,19 @@ RackLoss Rack::DetectLoss(RetransmitQueue& queue, Instant now, Duration reo_wnd)
   reo_wnd_ = reo_wnd;
   RackLoss loss;
   if (!xmit_ts_) return loss;
+  // §6.2 allows walking the segments in transmission order and stopping at the first one not sent
+  // before RACK.xmit_ts (Linux's tsorted_sent_queue). The queue is in sequence order, and when it
+  // vouches that transmissions were recorded in time order, nothing above a never-retransmitted
+  // record was sent before it: the walk stops at the first such record that does not qualify.
+  // Without loss or retransmissions that is the first unSACKed record.
+  const bool in_time_order = queue.transmissions_in_time_order();
   for (size_t i = 0; i < queue.size(); ++i) {
     const SegmentRecord& r = queue[i];
     if (r.sacked || r.lost) continue;
-    if (!RackSentAfter(*xmit_ts_, end_seq_, r.xmit_ts, r.end)) continue;
+    if (!RackSentAfter(*xmit_ts_, end_seq_, r.xmit_ts, r.end)) {
+      if (in_time_order && !r.retransmitted) break;
+      continue;
+    }
     const Instant deadline = r.xmit_ts + rtt_ + reo_wnd;
     if (deadline <= now) {
       loss.lost_bytes += queue.MarkLostAt(i);

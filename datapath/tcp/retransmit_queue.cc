@@ -59,14 +59,56 @@ RetransmitQueue::RetransmitQueue(size_t capacity, TcpSeq snd_una)
       capacity_(std::max<size_t>(capacity, 1)),
       snd_una_(snd_una),
       snd_nxt_(snd_una),
-      fack_(snd_una) {}
+      fack_(snd_una),
+      lost_hint_(snd_una) {}
 
 void RetransmitQueue::Reset(TcpSeq snd_una) {
   head_ = 0;
   count_ = 0;
-  snd_una_ = snd_nxt_ = fack_ = snd_una;
+  snd_una_ = snd_nxt_ = fack_ = lost_hint_ = snd_una;
   sacked_bytes_ = 0;
   sacked_segs_ = 0;
+  lost_bytes_ = 0;
+  lost_records_ = 0;
+  rtx_bytes_ = 0;
+  rtx_records_ = 0;
+  sacked_split_ = false;
+  xmit_in_time_order_ = true;
+}
+
+void RetransmitQueue::AddTotals(const SegmentRecord& r) {
+  if (r.sacked) {
+    sacked_bytes_ += r.len();
+    sacked_segs_ += r.segs;
+  } else if (r.lost) {
+    lost_bytes_ += r.len();
+    ++lost_records_;
+  } else if (r.retransmitted) {
+    rtx_bytes_ += r.len();
+    ++rtx_records_;
+  }
+}
+
+void RetransmitQueue::NoteTransmitTime(Instant now) {
+  if (count_ == 0) {
+    xmit_in_time_order_ = true;
+  } else if (now < last_xmit_ts_) {
+    xmit_in_time_order_ = false;
+  }
+  last_xmit_ts_ = now;
+}
+
+void RetransmitQueue::RemoveTotals(const SegmentRecord& r) {
+  if (r.sacked) {
+    sacked_bytes_ -= r.len();
+    sacked_segs_ -= r.segs;
+  } else if (r.lost) {
+    lost_bytes_ -= r.len();
+    --lost_records_;
+  } else if (r.retransmitted) {
+    rtx_bytes_ -= r.len();
+    --rtx_records_;
+  }
 }
 
 size_t RetransmitQueue::UpperBoundByEnd(TcpSeq seq) const {
@@ -89,19 +131,33 @@ size_t RetransmitQueue::Find(TcpSeq seq) const {
 }
 
 void RetransmitQueue::InsertAt(size_t index, const SegmentRecord& record) {
-  // Callers check count_ < capacity_: the slot At(count_) is free.
-  for (size_t j = count_; j > index; --j) At(j) = At(j - 1);
+  // Callers check count_ < capacity_: a slot is free before the head and after the tail. Move
+  // the shorter side (a split near the head, where holes are, is then cheap in a large window).
+  if (index < count_ - index) {
+    head_ = head_ == 0 ? capacity_ - 1 : head_ - 1;
+    for (size_t j = 0; j < index; ++j) At(j) = At(j + 1);
+  } else {
+    for (size_t j = count_; j > index; --j) At(j) = At(j - 1);
+  }
   At(index) = record;
   ++count_;
 }
 
-void RetransmitQueue::EraseAt(size_t index) {
-  for (size_t j = index; j + 1 < count_; ++j) At(j) = At(j + 1);
-  --count_;
+void RetransmitQueue::EraseAt(size_t index) { CloseGap(index, 1); }
+
+void RetransmitQueue::CloseGap(size_t index, size_t n) {
+  if (n == 0) return;
+  if (index < count_ - index - n) {
+    for (size_t j = index; j > 0; --j) At(j - 1 + n) = At(j - 1);
+    head_ = Slot(n);
+  } else {
+    for (size_t j = index; j + n < count_; ++j) At(j) = At(j + n);
+  }
+  count_ -= n;
 }
 
 void RetransmitQueue::PopFront() {
-  head_ = (head_ + 1) % capacity_;
+  head_ = Slot(1);
   --count_;
 }
 
@@ -118,7 +174,12 @@ bool RetransmitQueue::Split(size_t index, TcpSeq at) {
   // received a segment of its own (a repacketized retransmission).
   right.segs = whole.segs > 1 ? whole.segs / 2 : 1;
   left.segs = whole.segs > 1 ? whole.segs - right.segs : 1;
-  if (whole.sacked) sacked_segs_ += left.segs + right.segs - whole.segs;
+  RemoveTotals(whole);
+  AddTotals(left);
+  AddTotals(right);
+  // SackBlock only cuts unSACKed records; a retransmission may cut a SACKed one, leaving two
+  // adjacent SACKed records for the next merge to find.
+  if (whole.sacked) sacked_split_ = true;
   At(index) = left;
   InsertAt(index + 1, right);
   return true;
@@ -127,6 +188,8 @@ bool RetransmitQueue::Split(size_t index, TcpSeq at) {
 void RetransmitQueue::MergeWithNext(size_t index) {
   SegmentRecord& a = At(index);
   const SegmentRecord& b = At(index + 1);
+  RemoveTotals(a);
+  RemoveTotals(b);
   a.end = b.end;
   a.fin = b.fin;
   a.segs += b.segs;
@@ -134,16 +197,21 @@ void RetransmitQueue::MergeWithNext(size_t index) {
   a.rtx_count = std::max(a.rtx_count, b.rtx_count);
   a.retransmitted = a.retransmitted || b.retransmitted;
   a.lost = a.lost && b.lost;
+  AddTotals(a);
   EraseAt(index + 1);
 }
 
-void RetransmitQueue::MergeSackedNeighbours() {
+void RetransmitQueue::MergeSackedRange(size_t lo, size_t hi) {
   // One compaction pass: SACKed records are delivered, their times no longer matter, and a run
   // of them is one hole-free range of the scoreboard. segs add up so DupThresh still counts
-  // segments.
-  size_t w = 0;
-  for (size_t r = 0; r < count_; ++r) {
-    if (w > 0 && At(w - 1).sacked && At(r).sacked) {
+  // segments. Merging SACKed records with SACKed records leaves every total unchanged (lost and
+  // retransmitted-in-flight records are never SACKed), and no end moves.
+  if (count_ == 0) return;
+  hi = std::min(hi, count_ - 1);
+  if (lo >= hi) return;
+  size_t w = lo + 1;
+  for (size_t r = lo + 1; r <= hi; ++r) {
+    if (At(w - 1).sacked && At(r).sacked) {
       SegmentRecord& a = At(w - 1);
       const SegmentRecord& b = At(r);
       a.end = b.end;
@@ -157,7 +225,7 @@ void RetransmitQueue::MergeSackedNeighbours() {
     if (w != r) At(w) = At(r);
     ++w;
   }
-  count_ = w;
+  CloseGap(w, hi + 1 - w);
 }
 
 TransmitResult RetransmitQueue::OnTransmit(TcpSeq start, TcpSeq end, Instant now,
@@ -169,13 +237,21 @@ TransmitResult RetransmitQueue::OnTransmit(TcpSeq start, TcpSeq end, Instant now
     // The whole flight must stay within 2^31 for the wrap-around compare to order it.
     if (start != snd_nxt_ || !(snd_una_ < end)) return TransmitResult::kOutOfRange;
     if (count_ == capacity_) return TransmitResult::kFull;
-    SegmentRecord record;
+    NoteTransmitTime(now);
+    // A new record is neither SACKed, lost nor retransmitted: no total changes. Written in place at
+    // the tail (once per segment sent: no temporary, no shifting).
+    SegmentRecord& record = At(count_);
     record.start = start;
     record.end = end;
     record.xmit_ts = now;
+    record.rtx_count = 0;
+    record.segs = 1;
     record.syn = control.syn;
     record.fin = control.fin;
-    InsertAt(count_, record);
+    record.sacked = false;
+    record.lost = false;
+    record.retransmitted = false;
+    ++count_;
     snd_nxt_ = end;
     return TransmitResult::kOk;
   }
@@ -196,12 +272,15 @@ TransmitResult RetransmitQueue::OnTransmit(TcpSeq start, TcpSeq end, Instant now
   // retransmitted (no RTT sample from them, later RACK deadlines), which is safe.
   if (split_failed) ++rtx_split_failures_;
 
+  NoteTransmitTime(now);
   for (size_t i = first; i <= last; ++i) {
     SegmentRecord& r = At(i);
+    RemoveTotals(r);
     r.xmit_ts = now;
     r.rtx_count = SaturatingIncrement(r.rtx_count);
     r.retransmitted = true;
     r.lost = false;  // RFC 8985 §6.1
+    AddTotals(r);
   }
   // The retransmission is one segment on the wire: its unSACKed pieces become one record.
   size_t i = first;
@@ -233,6 +312,8 @@ AckResult RetransmitQueue::OnAck(const AckInput& in) {
   } else {
     result.disposition = in.ack == snd_una_ ? AckDisposition::kDuplicate : AckDisposition::kOld;
   }
+  // Without SACK blocks (most ACKs) there is nothing to mark, merge or drop.
+  if (in.sack_blocks.empty()) return result;
   ProcessSackBlocks(scan);
   for (size_t i = 0; i < static_cast<size_t>(SackBlockDrop::kCount); ++i) {
     drop_totals_[i] += result.drops.count(static_cast<SackBlockDrop>(i));
@@ -245,10 +326,8 @@ void RetransmitQueue::ProcessCumulativeAck(Scan& scan) {
   const TcpSeq ack = scan.in.ack;
   while (count_ > 0 && At(0).end <= ack) {
     const SegmentRecord r = At(0);
-    if (r.sacked) {
-      sacked_bytes_ -= r.len();
-      sacked_segs_ -= r.segs;
-    } else {
+    RemoveTotals(r);
+    if (!r.sacked) {
       result.delivered_bytes += r.len();
       OnDelivered(r, r.end, scan);
     }
@@ -261,19 +340,20 @@ void RetransmitQueue::ProcessCumulativeAck(Scan& scan) {
     // repacketized by a middlebox, or the SYN of a SYN carrying data).
     SegmentRecord& r = At(0);
     const auto part = static_cast<uint32_t>(ack - r.start);
-    if (r.sacked) {
-      sacked_bytes_ -= part;
-    } else {
+    if (!r.sacked) {
       result.delivered_bytes += part;
       OnDelivered(r, ack, scan);
     }
     result.syn_acked = result.syn_acked || r.syn;
+    RemoveTotals(r);
     r.syn = false;
     r.start = ack;
+    AddTotals(r);
   }
   result.acked_bytes = static_cast<uint32_t>(ack - snd_una_);
   snd_una_ = ack;
   fack_ = TcpSeq::Max(fack_, snd_una_);
+  lost_hint_ = TcpSeq::Max(lost_hint_, snd_una_);
 }
 
 void RetransmitQueue::ProcessSackBlocks(Scan& scan) {
@@ -327,7 +407,20 @@ void RetransmitQueue::ProcessSackBlocks(Scan& scan) {
     }
   }
   for (size_t i = 0; i < k; ++i) SackBlock(valid[i], scan);
-  if (result.sacked_bytes > 0) MergeSackedNeighbours();
+  if (result.sacked_bytes == 0) return;
+  if (sacked_split_) {
+    sacked_split_ = false;
+    MergeSackedNeighbours();
+    return;
+  }
+  // Only records this ACK SACKed can have a SACKed neighbour: merge around each block, highest
+  // first (a merge moves the records above it or the head, never the sequence numbers, so each
+  // block's records are found again by sequence).
+  for (size_t i = k; i > 0; --i) {
+    const size_t lo = UpperBoundByEnd(valid[i - 1].left);
+    const size_t hi = UpperBoundByEnd(valid[i - 1].right);
+    MergeSackedRange(lo > 0 ? lo - 1 : 0, hi);
+  }
 }
 
 void RetransmitQueue::SackBlock(const TcpSackBlock& block, Scan& scan) {
@@ -350,10 +443,11 @@ void RetransmitQueue::SackBlock(const TcpSackBlock& block, Scan& scan) {
       break;
     }
     SegmentRecord& r = At(i);
+    RemoveTotals(r);
     r.sacked = true;
     r.lost = false;
-    sacked_bytes_ += r.len();
-    sacked_segs_ += r.segs;
+    AddTotals(r);
+    if (sacked_bytes_ == r.len() || high_sacked_end_ < r.end) high_sacked_end_ = r.end;
     result.sacked_bytes += r.len();
     result.delivered_bytes += r.len();
     OnDelivered(r, r.end, scan);
@@ -398,28 +492,37 @@ uint32_t RetransmitQueue::MarkLostAt(size_t index) {
   if (index >= count_) return 0;
   SegmentRecord& r = At(index);
   if (r.lost) return 0;
-  if (r.sacked) {
-    r.sacked = false;
-    sacked_bytes_ -= r.len();
-    sacked_segs_ -= r.segs;
-  }
+  const bool was_sacked = r.sacked;
+  RemoveTotals(r);
+  r.sacked = false;
   r.lost = true;
+  AddTotals(r);
+  lost_hint_ = TcpSeq::Min(lost_hint_, r.start);
+  if (was_sacked && sacked_bytes_ > 0 && r.end == high_sacked_end_) {
+    // It was the highest SACKed record (in practice the head after an RTO): find the next one
+    // down.
+    for (size_t i = index; i > 0; --i) {
+      if (At(i - 1).sacked) {
+        high_sacked_end_ = At(i - 1).end;
+        break;
+      }
+    }
+  }
   return r.len();
 }
 
-uint32_t RetransmitQueue::lost_bytes() const {
-  uint32_t sum = 0;
-  for (size_t i = 0; i < count_; ++i) {
-    if (At(i).lost) sum += At(i).len();
-  }
-  return sum;
+size_t RetransmitQueue::HighestSackedIndex() const {
+  if (sacked_bytes_ == 0) return count_;
+  return UpperBoundByEnd(high_sacked_end_ - 1);
 }
 
-std::optional<TcpSeq> RetransmitQueue::highest_sacked_end() const {
-  for (size_t i = count_; i > 0; --i) {
-    if (At(i - 1).sacked) return At(i - 1).end;
-  }
-  return std::nullopt;
+size_t RetransmitQueue::LowestLostIndex() const {
+  if (lost_records_ == 0) return count_;
+  // Records before UpperBoundByEnd(hint) end at or below the hint, so start below it: not lost.
+  size_t i = UpperBoundByEnd(lost_hint_);
+  while (i < count_ && !At(i).lost) ++i;
+  if (i < count_) lost_hint_ = At(i).start;
+  return i;
 }
 
 bool RetransmitQueue::CheckInvariants() const {
@@ -427,6 +530,13 @@ bool RetransmitQueue::CheckInvariants() const {
   TcpSeq expected = snd_una_;
   uint32_t sacked_bytes = 0;
   uint32_t sacked_segs = 0;
+  uint32_t lost_bytes = 0;
+  uint32_t lost_records = 0;
+  uint32_t rtx_bytes = 0;
+  uint32_t rtx_records = 0;
+  std::optional<TcpSeq> high_sacked_end;
+  // The latest time of the never-retransmitted unSACKed, unlost records so far.
+  std::optional<Instant> original_ts;
   for (size_t i = 0; i < count_; ++i) {
     const SegmentRecord& r = At(i);
     if (r.start != expected || !(r.start < r.end) || r.segs == 0) return false;
@@ -436,10 +546,30 @@ bool RetransmitQueue::CheckInvariants() const {
     if (r.sacked) {
       sacked_bytes += r.len();
       sacked_segs += r.segs;
+      high_sacked_end = r.end;
+      // Adjacent SACKed records are merged at once, unless a retransmission just split one.
+      if (!sacked_split_ && i > 0 && At(i - 1).sacked) return false;
+    } else if (r.lost) {
+      lost_bytes += r.len();
+      ++lost_records;
+      if (r.start < lost_hint_) return false;
+    } else {
+      // transmissions_in_time_order(): nothing above a never-retransmitted record was sent
+      // before it (the ends grow, so equal times are in order).
+      if (xmit_in_time_order_ && original_ts && r.xmit_ts < *original_ts) return false;
+      if (r.retransmitted) {
+        rtx_bytes += r.len();
+        ++rtx_records;
+      } else {
+        original_ts = r.xmit_ts;
+      }
     }
     expected = r.end;
   }
+  if (count_ > 0 && !SeqInWindow(lost_hint_, snd_una_, snd_nxt_ + 1)) return false;
   return expected == snd_nxt_ && sacked_bytes == sacked_bytes_ && sacked_segs == sacked_segs_ &&
+         lost_bytes == lost_bytes_ && lost_records == lost_records_ && rtx_bytes == rtx_bytes_ &&
+         rtx_records == rtx_records_ && high_sacked_end == highest_sacked_end() &&
          snd_una_ <= fack_ && fack_ <= snd_nxt_;
 }
 

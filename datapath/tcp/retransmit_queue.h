@@ -236,13 +236,37 @@ class RetransmitQueue {
   // Index of the record holding `seq`, or size() when `seq` is outside [snd_una, snd_nxt).
   size_t Find(wire::TcpSeq seq) const;
 
-  // Scoreboard totals. sacked_segments() is RACK.segs_sacked (RFC 8985 §5.2).
+  // Scoreboard totals, kept up to date as records change so that the per-ACK and per-segment
+  // questions of SackRecovery and Rack cost O(1) while nothing is SACKed or lost (the common
+  // case), instead of a walk over the whole flight. sacked_segments() is RACK.segs_sacked
+  // (RFC 8985 §5.2).
   uint32_t sacked_bytes() const { return sacked_bytes_; }
   uint32_t sacked_segments() const { return sacked_segs_; }
-  uint32_t lost_bytes() const;
+  // Records marked lost (SegmentRecord::lost; never SACKed), their bytes.
+  uint32_t lost_bytes() const { return lost_bytes_; }
+  uint32_t lost_records() const { return lost_records_; }
+  // UnSACKed records retransmitted and not marked lost since: retransmissions presumed still in
+  // flight (RFC 6675 §4 SetPipe (b), Linux's retrans_out).
+  uint32_t retransmitted_in_flight_bytes() const { return rtx_bytes_; }
+  uint32_t retransmitted_in_flight_records() const { return rtx_records_; }
   // One past the highest SACKed octet (RFC 6675 "highest octet covered by any received SACK"),
   // nullopt when nothing outstanding is SACKed.
-  std::optional<wire::TcpSeq> highest_sacked_end() const;
+  std::optional<wire::TcpSeq> highest_sacked_end() const {
+    if (sacked_bytes_ == 0) return std::nullopt;
+    return high_sacked_end_;
+  }
+  // Index of the record ending at highest_sacked_end() (O(log n)), size() when none.
+  size_t HighestSackedIndex() const;
+  // Index of the lowest record marked lost, size() when none. Searches forward from a remembered
+  // position (no lost record starts below it), which it advances: amortized O(1) plus O(log n).
+  size_t LowestLostIndex() const;
+  // True when every transmission since the queue was last empty was recorded at a time no
+  // earlier than the one before (always, with a monotonic clock; false from a transmission stamped
+  // earlier until the queue empties). Then no unSACKed, unlost record was sent before (RFC 8985
+  // §6.2 RACK_sent_after) a never-retransmitted one below it: new data goes out in sequence
+  // order, and a retransmission is stamped after every original transmission below it. Rack's
+  // loss walk stops at the first never-retransmitted record not sent before RACK.xmit_ts.
+  bool transmissions_in_time_order() const { return xmit_in_time_order_; }
   // RACK.fack (RFC 8985 §6.2 step 3): the highest end of any delivered segment, never below
   // snd_una().
   wire::TcpSeq fack() const { return fack_; }
@@ -254,12 +278,24 @@ class RetransmitQueue {
   }
   uint64_t retransmit_split_failures() const { return rtx_split_failures_; }
 
-  // Debug aid for tests: the records tile [snd_una, snd_nxt), flags are consistent, totals match.
+  // Debug aid for tests: the records tile [snd_una, snd_nxt), flags are consistent, and every
+  // incrementally kept total, bound and hint matches a recomputation from scratch. O(n).
   bool CheckInvariants() const;
 
  private:
-  SegmentRecord& At(size_t i) { return slots_[(head_ + i) % capacity_]; }
-  const SegmentRecord& At(size_t i) const { return slots_[(head_ + i) % capacity_]; }
+  // head_ + i < 2 * capacity_: one compare instead of a division on every access.
+  size_t Slot(size_t i) const {
+    const size_t s = head_ + i;
+    return s >= capacity_ ? s - capacity_ : s;
+  }
+  SegmentRecord& At(size_t i) { return slots_[Slot(i)]; }
+  const SegmentRecord& At(size_t i) const { return slots_[Slot(i)]; }
+  // Adds `r` to, or removes it from, the scoreboard totals (sacked, lost, retransmitted in
+  // flight: disjoint classes). Every change of a record's flags or length is bracketed by them.
+  void AddTotals(const SegmentRecord& r);
+  void RemoveTotals(const SegmentRecord& r);
+  // Every transmission recorded passes its time here (transmissions_in_time_order()).
+  void NoteTransmitTime(Instant now);
   // First record whose end is above `seq` (size() when none).
   size_t UpperBoundByEnd(wire::TcpSeq seq) const;
   void InsertAt(size_t index, const SegmentRecord& record);
@@ -269,7 +305,12 @@ class RetransmitQueue {
   bool Split(size_t index, wire::TcpSeq at);
   // Folds record index + 1 into record `index`.
   void MergeWithNext(size_t index);
-  void MergeSackedNeighbours();
+  // Merges every run of adjacent SACKed records among records [lo, hi] (inclusive, clamped)
+  // into one and closes the gap from the shorter side of the ring.
+  void MergeSackedRange(size_t lo, size_t hi);
+  void MergeSackedNeighbours() { MergeSackedRange(0, count_); }
+  // Slots [index, index + n) were emptied: close the gap by moving the shorter side.
+  void CloseGap(size_t index, size_t n);
 
   // Per-ACK working state (defined in the .cc).
   struct Scan;
@@ -288,6 +329,19 @@ class RetransmitQueue {
   wire::TcpSeq fack_;
   uint32_t sacked_bytes_ = 0;
   uint32_t sacked_segs_ = 0;
+  uint32_t lost_bytes_ = 0;
+  uint32_t lost_records_ = 0;
+  uint32_t rtx_bytes_ = 0;
+  uint32_t rtx_records_ = 0;
+  wire::TcpSeq high_sacked_end_;  // meaningful while sacked_bytes_ > 0
+  // No lost record starts below it; LowestLostIndex() moves it up to the lowest one it finds
+  // (a search hint, hence mutable).
+  mutable wire::TcpSeq lost_hint_;
+  // Adjacent SACKed records may exist outside the ranges this ACK SACKed: a retransmission split
+  // a SACKed record. The next merge then covers the whole queue.
+  bool sacked_split_ = false;
+  Instant last_xmit_ts_{};
+  bool xmit_in_time_order_ = true;
   std::array<uint64_t, static_cast<size_t>(SackBlockDrop::kCount)> drop_totals_{};
   uint64_t rtx_split_failures_ = 0;
 };

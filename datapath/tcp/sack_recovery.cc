@@ -27,10 +27,14 @@ TcpSeq SackRecovery::SegmentEnd(const RetransmitQueue& queue, size_t index, TcpS
 }
 
 bool SackRecovery::IsLost(const RetransmitQueue& queue, TcpSeq seq) const {
+  // The sums only grow as the walk goes down, so it stops as soon as they are enough; it starts
+  // at the highest SACKed record (nothing above it counts), and nothing is walked when even every
+  // SACKed segment would not be.
+  if (!ExceedsDupThresh(queue.sacked_segments(), queue.sacked_bytes())) return false;
   uint32_t segs = 0;
   uint32_t bytes = 0;
   const TcpSeq above = seq + 1;
-  for (size_t i = queue.size(); i > 0; --i) {
+  for (size_t i = queue.HighestSackedIndex() + 1; i > 0; --i) {
     const SegmentRecord& r = queue[i - 1];
     if (!(above < r.end)) break;
     if (!r.sacked) continue;
@@ -40,59 +44,85 @@ bool SackRecovery::IsLost(const RetransmitQueue& queue, TcpSeq seq) const {
     } else {
       bytes += static_cast<uint32_t>(r.end - above);
     }
+    if (ExceedsDupThresh(segs, bytes)) return true;
   }
-  return segs >= kDupThresh || bytes > (kDupThresh - 1) * options_.smss;
+  return false;
 }
 
-std::optional<TcpSeq> SackRecovery::LossBoundary(const RetransmitQueue& queue) const {
-  if (!options_.dupthresh_loss) return std::nullopt;
+std::optional<SackRecovery::Boundary> SackRecovery::FindLossBoundary(
+    const RetransmitQueue& queue) const {
+  if (!MayHaveLossBoundary(queue)) return std::nullopt;
   uint32_t segs = 0;
   uint32_t bytes = 0;
-  for (size_t i = queue.size(); i > 0; --i) {
+  for (size_t i = queue.HighestSackedIndex() + 1; i > 0; --i) {
     const SegmentRecord& r = queue[i - 1];
     if (!r.sacked) continue;
     segs += r.segs;
     bytes += r.len();
-    if (segs >= kDupThresh || bytes > (kDupThresh - 1) * options_.smss) return r.start;
+    if (ExceedsDupThresh(segs, bytes)) return Boundary{r.start, i - 1, bytes};
   }
   return std::nullopt;
 }
 
 uint32_t SackRecovery::Pipe(const RetransmitQueue& queue) const {
-  const std::optional<TcpSeq> boundary = LossBoundary(queue);
-  uint32_t pipe = 0;
-  for (size_t i = 0; i < queue.size(); ++i) {
-    const SegmentRecord& r = queue[i];
-    if (r.sacked) continue;
-    const bool lost = r.lost || (boundary && r.start < *boundary);
-    // §4 SetPipe (a): the original transmission, unless presumed lost.
-    if (!lost) pipe += r.len();
-    // §4 SetPipe (b): a retransmission still presumed in flight.
-    if (r.retransmitted && !r.lost) pipe += r.len();
+  // §4 SetPipe over every unSACKed record: (a) its original transmission unless presumed lost
+  // (marked lost, or IsLost: below the loss boundary), (b) its retransmission while presumed in
+  // flight (retransmitted and not marked lost since). From the queue's totals: lost records are
+  // never SACKed, so the unSACKed, unmarked bytes are flight - sacked - lost.
+  const uint32_t in_flight_rtx = queue.retransmitted_in_flight_bytes();
+  std::optional<Boundary> boundary;
+  if (MayHaveLossBoundary(queue)) boundary = FindLossBoundary(queue);
+  if (!boundary) {
+    return queue.flight_size() - queue.sacked_bytes() - queue.lost_bytes() + in_flight_rtx;
   }
-  return pipe;
+  // (a) counts only what starts at or above the boundary (a SACKed record's start, so no unSACKed
+  // record straddles it): its bytes, less the SACKed ones (all were summed finding it) and the
+  // lost ones (summed below it from the lowest lost record when there are any).
+  uint32_t lost_below = 0;
+  if (queue.lost_records() > 0) {
+    for (size_t i = queue.LowestLostIndex(); i < boundary->index; ++i) {
+      if (queue[i].lost) lost_below += queue[i].len();
+    }
+  }
+  const auto above = static_cast<uint32_t>(queue.snd_nxt() - boundary->seq);
+  return above - boundary->sacked_bytes - (queue.lost_bytes() - lost_below) + in_flight_rtx;
 }
 
-NextSegment SackRecovery::NextSeg(const RetransmitQueue& queue, uint32_t sendable_new_bytes) const {
-  const std::optional<TcpSeq> boundary = LossBoundary(queue);
+NextSegment SackRecovery::LostSegment(const RetransmitQueue& queue) const {
+  std::optional<Boundary> boundary;
+  if (MayHaveLossBoundary(queue)) boundary = FindLossBoundary(queue);
   const std::optional<TcpSeq> high_sack = queue.highest_sacked_end();
   const TcpSeq high_rxt = EffectiveHighRxt(queue);
+  // The lowest unSACKed octet that is lost: marked lost by RACK or an RTO (anywhere, even below
+  // HighRxt: a lost retransmission), or S2 > HighRxt, S2 < the highest SACKed octet and
+  // IsLost(S2). The first is the queue's lowest lost record. The second can only be in a record
+  // ending above HighRxt: the first unSACKed one from there (the records above start higher,
+  // and S2 < boundary < highest SACKed octet once HighRxt is below the latter).
+  const size_t lost = queue.LowestLostIndex();
+  size_t candidate = queue.size();
+  if (boundary && high_sack && high_rxt < *high_sack) {
+    size_t i = queue.Find(high_rxt);
+    while (i < lost && queue[i].sacked) ++i;
+    if (i < lost && queue[i].start < boundary->seq) candidate = i;
+  }
+  if (lost <= candidate && lost < queue.size()) {
+    const SegmentRecord& r = queue[lost];
+    return {NextSegment::Rule::kLost, r.start, SegmentEnd(queue, lost, r.start, true)};
+  }
+  if (candidate < queue.size()) {
+    const TcpSeq s2 = TcpSeq::Max(queue[candidate].start, high_rxt);
+    return {NextSegment::Rule::kLost, s2, SegmentEnd(queue, candidate, s2, false)};
+  }
+  return {};
+}
 
-  // Rule 1: the lowest unSACKed octet that is lost: marked lost by RACK or an RTO (anywhere, even
-  // below HighRxt: a lost retransmission), or S2 > HighRxt, S2 < the highest SACKed octet and
-  // IsLost(S2).
-  for (size_t i = 0; i < queue.size(); ++i) {
-    const SegmentRecord& r = queue[i];
-    if (r.sacked) continue;
-    if (r.lost) {
-      return {NextSegment::Rule::kLost, r.start, SegmentEnd(queue, i, r.start, true)};
-    }
-    if (boundary && high_sack && r.start < *boundary) {
-      const TcpSeq s2 = TcpSeq::Max(r.start, high_rxt);
-      if (s2 < r.end && s2 < *high_sack) {
-        return {NextSegment::Rule::kLost, s2, SegmentEnd(queue, i, s2, false)};
-      }
-    }
+NextSegment SackRecovery::NextSegAnyRule(const RetransmitQueue& queue,
+                                         uint32_t sendable_new_bytes) const {
+  // Rule 1, only when something is marked lost or enough is SACKed for IsLost: in the common
+  // case (neither) NextSeg is a few compares.
+  if (queue.lost_records() > 0 || MayHaveLossBoundary(queue)) {
+    const NextSegment seg = LostSegment(queue);
+    if (seg.rule != NextSegment::Rule::kNone) return seg;
   }
 
   // Rule 2: new data, as much as SMSS and the caller allow.
@@ -104,16 +134,16 @@ NextSegment SackRecovery::NextSeg(const RetransmitQueue& queue, uint32_t sendabl
 
   if (state_ != RecoveryState::kFastRecovery) return {};
 
-  // Rule 3: the lowest unSACKed octet S3 > HighRxt below the highest SACKed octet.
-  if (high_sack) {
-    for (size_t i = 0; i < queue.size(); ++i) {
-      const SegmentRecord& r = queue[i];
-      if (!(r.start < *high_sack)) break;
-      if (r.sacked) continue;
-      const TcpSeq s3 = TcpSeq::Max(r.start, high_rxt);
-      if (s3 < r.end && s3 < *high_sack) {
-        return {NextSegment::Rule::kHole, s3, SegmentEnd(queue, i, s3, false)};
-      }
+  // Rule 3: the lowest unSACKed octet S3 > HighRxt below the highest SACKed octet: in the first
+  // unSACKed record ending above HighRxt, if it starts below the highest SACKed octet.
+  const std::optional<TcpSeq> high_sack = queue.highest_sacked_end();
+  const TcpSeq high_rxt = EffectiveHighRxt(queue);
+  if (high_sack && high_rxt < *high_sack) {
+    size_t i = queue.Find(high_rxt);
+    while (i < queue.size() && queue[i].sacked) ++i;
+    if (i < queue.size() && queue[i].start < *high_sack) {
+      const TcpSeq s3 = TcpSeq::Max(queue[i].start, high_rxt);
+      return {NextSegment::Rule::kHole, s3, SegmentEnd(queue, i, s3, false)};
     }
   }
 

@@ -107,13 +107,28 @@ class SackRecovery {
   // (DupThresh - 1) * SMSS SACKed bytes, lie above `seq`.
   bool IsLost(const RetransmitQueue& queue, wire::TcpSeq seq) const;
 
-  // RFC 6675 §4 SetPipe: bytes presumed in the network (see the deviation note above).
+  // RFC 6675 §4 SetPipe: bytes presumed in the network (see the deviation note above). O(1) from
+  // the queue's totals unless IsLost data exists (dupthresh_loss, DupThresh segments SACKed).
   uint32_t Pipe(const RetransmitQueue& queue) const;
 
   // RFC 6675 §4 NextSeg: what to send next. `sendable_new_bytes` is how many unsent bytes exist
   // and the peer's window allows (0 when none); rule 2 never returns more than that. Rules 3 and
-  // 4 apply in fast recovery only.
-  NextSegment NextSeg(const RetransmitQueue& queue, uint32_t sendable_new_bytes) const;
+  // 4 apply in fast recovery only. Nothing SACKed or lost: O(1); otherwise the rules start from
+  // the queue's lowest lost record and from HighRxt, not from SND.UNA.
+  NextSegment NextSeg(const RetransmitQueue& queue, uint32_t sendable_new_bytes) const {
+    // The common case, once per segment sent, inline (the caller gets the segment in registers):
+    // nothing lost and too little SACKed for IsLost, so rule 1 finds nothing; rule 2 applies, and
+    // rules 3 and 4 only in fast recovery.
+    if (queue.lost_records() == 0 && !MayHaveLossBoundary(queue)) {
+      if (sendable_new_bytes > 0) {
+        const wire::TcpSeq start = queue.snd_nxt();
+        return {NextSegment::Rule::kNewData, start,
+                start + (sendable_new_bytes < options_.smss ? sendable_new_bytes : options_.smss)};
+      }
+      if (state_ != RecoveryState::kFastRecovery) return {};
+    }
+    return NextSegAnyRule(queue, sendable_new_bytes);
+  }
 
   RecoveryState state() const { return state_; }
   bool in_recovery() const { return state_ != RecoveryState::kOpen; }
@@ -129,9 +144,30 @@ class SackRecovery {
   uint32_t undo_retrans() const { return undo_retrans_; }
 
  private:
-  // The unSACKed octets below the returned sequence are IsLost (IsLost is monotone: the lower an
-  // octet, the more SACKed data lies above it). nullopt: none are.
-  std::optional<wire::TcpSeq> LossBoundary(const RetransmitQueue& queue) const;
+  // The unSACKed octets below `seq`, the start of SACKed record `index`, are IsLost (IsLost is
+  // monotone: the lower an octet, the more SACKed data lies above it). `sacked_bytes` is what the
+  // SACKed records from there up hold.
+  struct Boundary {
+    wire::TcpSeq seq;
+    size_t index;
+    uint32_t sacked_bytes;
+  };
+  // nullopt: no octet is IsLost (or dupthresh_loss is off). Walks down from the highest SACKed
+  // record only as far as DupThresh needs; O(1) when too little is SACKed.
+  std::optional<Boundary> FindLossBoundary(const RetransmitQueue& queue) const;
+  // RFC 6675 §4 IsLost's test on the SACKed segments and bytes above an octet.
+  bool ExceedsDupThresh(uint32_t segs, uint32_t bytes) const {
+    return segs >= kDupThresh || bytes > (kDupThresh - 1) * options_.smss;
+  }
+  // Whether FindLossBoundary can find one (O(1): dupthresh_loss, and enough SACKed in all).
+  bool MayHaveLossBoundary(const RetransmitQueue& queue) const {
+    return options_.dupthresh_loss &&
+           ExceedsDupThresh(queue.sacked_segments(), queue.sacked_bytes());
+  }
+  // NextSeg with every rule, in order.
+  NextSegment NextSegAnyRule(const RetransmitQueue& queue, uint32_t sendable_new_bytes) const;
+  // NextSeg rule 1 (kNone when it finds nothing).
+  NextSegment LostSegment(const RetransmitQueue& queue) const;
   // HighRxt + 1 as rule 1 and 3 use it: never below SND.UNA.
   wire::TcpSeq EffectiveHighRxt(const RetransmitQueue& queue) const;
   // End of the segment of at most SMSS starting at `from` inside record `index`, running over the
