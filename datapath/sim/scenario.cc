@@ -46,6 +46,18 @@ std::string ResetName(const std::optional<tcp::TcpEvent::ResetReason>& r) {
 
 double Seconds(tcp::Duration d) { return std::chrono::duration<double>(d).count(); }
 
+// The sender's retransmission and segment counters, as both workloads report them.
+void CopySenderCounters(const tcp::TcpCounters& k, FlowResult& r) {
+  r.retransmits = k[tcp::TcpCounter::kRetransmits];
+  r.fast_retransmits = k[tcp::TcpCounter::kFastRetransmits];
+  r.rto_retransmits = k[tcp::TcpCounter::kRtoRetransmits];
+  r.tlp_probes = k[tcp::TcpCounter::kTlpProbes];
+  r.rto_expirations = k[tcp::TcpCounter::kRtoExpirations];
+  r.spurious_retransmits = k[tcp::TcpCounter::kSpuriousRetransmits];
+  r.bytes_retransmitted = k[tcp::TcpCounter::kBytesRetransmitted];
+  r.segments_out = k[tcp::TcpCounter::kSegmentsOut];
+}
+
 }  // namespace
 
 uint64_t QueuePackets(const ScenarioConfig& c) {
@@ -177,15 +189,7 @@ ScenarioResult RunScenario(const ScenarioConfig& c) {
       r.max_stall = f.max_gap;
       if (f.max_gap_end) r.max_stall_end = TcpHost::ToSimTime(*f.max_gap_end);
       if (f.client_info) {
-        const tcp::TcpCounters& k = f.client_info->counters;
-        r.retransmits = k[tcp::TcpCounter::kRetransmits];
-        r.fast_retransmits = k[tcp::TcpCounter::kFastRetransmits];
-        r.rto_retransmits = k[tcp::TcpCounter::kRtoRetransmits];
-        r.tlp_probes = k[tcp::TcpCounter::kTlpProbes];
-        r.rto_expirations = k[tcp::TcpCounter::kRtoExpirations];
-        r.spurious_retransmits = k[tcp::TcpCounter::kSpuriousRetransmits];
-        r.bytes_retransmitted = k[tcp::TcpCounter::kBytesRetransmitted];
-        r.segments_out = k[tcp::TcpCounter::kSegmentsOut];
+        CopySenderCounters(f.client_info->counters, r);
         r.final_rto = f.client_info->rto;
       }
       r.min_rtt = f.min_rtt;
@@ -234,15 +238,7 @@ ScenarioResult RunScenario(const ScenarioConfig& c) {
     r.bytes_sent = uint64_t{c.request_size} * result.completions.size();
     r.bytes_received = uint64_t{c.response_size} * result.completions.size();
     if (const auto& info = rr_client.last_info()) {
-      const tcp::TcpCounters& k = info->counters;
-      r.retransmits = k[tcp::TcpCounter::kRetransmits];
-      r.fast_retransmits = k[tcp::TcpCounter::kFastRetransmits];
-      r.rto_retransmits = k[tcp::TcpCounter::kRtoRetransmits];
-      r.tlp_probes = k[tcp::TcpCounter::kTlpProbes];
-      r.rto_expirations = k[tcp::TcpCounter::kRtoExpirations];
-      r.spurious_retransmits = k[tcp::TcpCounter::kSpuriousRetransmits];
-      r.bytes_retransmitted = k[tcp::TcpCounter::kBytesRetransmitted];
-      r.segments_out = k[tcp::TcpCounter::kSegmentsOut];
+      CopySenderCounters(info->counters, r);
       r.min_rtt = info->min_rtt;
       r.avg_srtt = info->srtt;
       r.final_rto = info->rto;
