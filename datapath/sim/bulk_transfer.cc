@@ -22,7 +22,7 @@ BulkSender::BulkSender(const BulkConfig& config, std::vector<BulkFlowStats>& sta
   stats_.resize(config.flows);
   flows_.reserve(config.flows);
   for (uint32_t i = 0; i < config.flows; ++i) {
-    flows_.push_back(Flow{.pattern = PatternStream(config.seed, i), .staging = {}});
+    flows_.push_back(Flow{.pattern = util::PatternStream(config.seed, i), .staging = {}});
   }
 }
 

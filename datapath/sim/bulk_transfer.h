@@ -14,7 +14,7 @@
 #include <optional>
 #include <vector>
 
-#include "datapath/sim/app_support.h"
+#include "datapath/util/stream_check.h"
 #include "datapath/sim/tcp_host.h"
 #include "datapath/tcp/adapter.h"
 #include "datapath/tcp/tcp_config.h"
@@ -43,7 +43,7 @@ struct BulkFlowStats {
   tcp::ConnectionId client_id;
   uint64_t bytes_sent = 0;   // taken by Send()
   uint64_t bytes_acked = 0;  // kAcked totals
-  Sha256 sent_hash;
+  util::Sha256 sent_hash;
   bool send_done = false;  // everything written, FIN queued
   std::optional<tcp::Instant> connect_at, established_at, send_done_at, client_closed_at;
   uint32_t rto_events = 0;
@@ -58,7 +58,7 @@ struct BulkFlowStats {
   // Receiver.
   tcp::ConnectionId server_id;
   uint64_t bytes_received = 0;
-  Sha256 received_hash;
+  util::Sha256 received_hash;
   std::optional<tcp::Instant> accepted_at, first_byte_at, last_byte_at, fin_at, server_closed_at;
   std::optional<tcp::TcpEvent::ResetReason> server_reset;
   // Longest time between two deliveries of new in-order data (the accept and the FIN count as
@@ -84,7 +84,7 @@ class BulkSender : public TcpApp {
 
  private:
   struct Flow {
-    PatternStream pattern;
+    util::PatternStream pattern;
     std::vector<uint8_t> staging;  // generated, not yet taken by Send
     size_t staged_from = 0;
     bool stopped = false;

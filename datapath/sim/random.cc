@@ -3,16 +3,6 @@
 
 namespace braid::sim {
 
-uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
-  auto mix = [](uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(seed) ^ stream);
-}
-
 double UniformUnit(Rng& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
 bool Chance(Rng& rng, double p) { return UniformUnit(rng) < p; }

@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <random>
 
+#include "datapath/util/stream_check.h"
+
 namespace braid::sim {
 
 using Rng = std::mt19937_64;
 
-// Mixes (seed, stream) into an independent-looking seed (SplitMix64 finaliser).
-uint64_t DeriveSeed(uint64_t seed, uint64_t stream);
+// Mixes (seed, stream) into an independent-looking seed (util/stream_check.h).
+using util::DeriveSeed;
 
 // Uniform in [0, 1), 53 bits. One draw.
 double UniformUnit(Rng& rng);

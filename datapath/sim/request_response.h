@@ -11,7 +11,7 @@
 #include <optional>
 #include <vector>
 
-#include "datapath/sim/app_support.h"
+#include "datapath/util/stream_check.h"
 #include "datapath/sim/tcp_host.h"
 #include "datapath/tcp/adapter.h"
 #include "datapath/tcp/tcp_config.h"
@@ -58,7 +58,7 @@ class RrClient : public TcpApp {
   void ReadResponse(tcp::Instant now, tcp::TcpBackend& backend);
 
   RrConfig config_;
-  PatternStream pattern_;
+  util::PatternStream pattern_;
   std::vector<uint8_t> request_;
   std::vector<uint8_t> buffer_;
   tcp::ConnectionId id_;
@@ -100,7 +100,7 @@ class RrServer : public TcpApp {
   void Serve(Conn& c, tcp::Instant now, tcp::TcpBackend& backend);
 
   RrConfig config_;
-  PatternStream pattern_;
+  util::PatternStream pattern_;
   std::vector<uint8_t> response_;
   std::vector<uint8_t> buffer_;
   std::vector<Conn> conns_;

@@ -176,8 +176,8 @@ ScenarioResult RunScenario(const ScenarioConfig& c) {
       FlowResult r;
       r.bytes_sent = f.bytes_sent;
       r.bytes_received = f.bytes_received;
-      r.sha_sent = ToHex(f.sent_hash.Digest());
-      r.sha_received = ToHex(f.received_hash.Digest());
+      r.sha_sent = util::ToHex(f.sent_hash.Digest());
+      r.sha_received = util::ToHex(f.received_hash.Digest());
       r.sha_match = r.sha_sent == r.sha_received;
       r.complete = f.Complete() && f.client_closed_at && f.server_closed_at && !f.client_reset &&
                    !f.server_reset;

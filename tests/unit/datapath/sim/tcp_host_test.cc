@@ -8,7 +8,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "datapath/sim/app_support.h"
 #include "datapath/sim/bulk_transfer.h"
 #include "datapath/sim/request_response.h"
 #include "datapath/sim/scenario.h"
@@ -319,29 +318,6 @@ TEST(Scenario, RequestResponseQuantiles) {
   EXPECT_EQ(Quantile({}, 0.5), tcp::Duration::zero());
   EXPECT_EQ(Quantile({1ms, 2ms, 3ms, 4ms}, 0.5), 2ms);
   EXPECT_EQ(Quantile({1ms, 2ms, 3ms, 4ms}, 0.99), 4ms);
-}
-
-TEST(AppSupport, PatternStreamIsTheSameWhateverTheChunking) {
-  std::vector<uint8_t> whole(1000), pieces(1000);
-  PatternStream(5, 1).Fill(whole);
-  PatternStream p(5, 1);
-  size_t at = 0;
-  for (size_t n : {1, 3, 8, 13, 7, 100, 868}) {
-    p.Fill(std::span<uint8_t>(pieces).subspan(at, n));
-    at += n;
-  }
-  EXPECT_EQ(whole, pieces);
-  std::vector<uint8_t> other(1000);
-  PatternStream(5, 2).Fill(other);
-  EXPECT_NE(whole, other);
-}
-
-TEST(AppSupport, Sha256MatchesAKnownVector) {
-  Sha256 h;
-  const std::string abc = "abc";
-  h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(abc.data()), abc.size()));
-  EXPECT_EQ(ToHex(h.Digest()),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// Pieces the simulator's application drivers share: a seeded pseudo-random byte stream (the
-// payload of a transfer, reproducible from its seed so sender and receiver can be checked against
-// each other) and SHA-256 over a stream (OpenSSL's EVP interface).
+// Application payload checks shared by the simulator and the test applications: a seeded
+// pseudo-random byte stream (the payload of a transfer, reproducible from its seed so sender and
+// receiver can be checked against each other) and SHA-256 over a stream (OpenSSL's EVP interface).
 #pragma once
 
 #include <array>
@@ -10,7 +10,11 @@
 #include <span>
 #include <string>
 
-namespace braid::sim {
+namespace braid::util {
+
+// Mixes (seed, stream) into an independent-looking seed (SplitMix64 finaliser): one seed gives
+// many streams that do not overlap in practice.
+uint64_t DeriveSeed(uint64_t seed, uint64_t stream);
 
 // Bytes of SplitMix64 output, little-endian, from a state derived from (seed, stream). Fill()
 // continues where the previous call stopped, at any byte granularity.
@@ -47,4 +51,4 @@ class Sha256 {
   std::unique_ptr<Ctx> ctx_;
 };
 
-}  // namespace braid::sim
+}  // namespace braid::util

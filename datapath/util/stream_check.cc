@@ -1,14 +1,21 @@
-// SplitMix64 byte streams and an OpenSSL SHA-256 wrapper for the simulator's drivers.
-#include "datapath/sim/app_support.h"
+#include "datapath/util/stream_check.h"
 
 #include <openssl/evp.h>
 
 #include <cstdio>
 #include <cstdlib>
 
-#include "datapath/sim/random.h"
+namespace braid::util {
 
-namespace braid::sim {
+uint64_t DeriveSeed(uint64_t seed, uint64_t stream) {
+  auto mix = [](uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(seed) ^ stream);
+}
 
 PatternStream::PatternStream(uint64_t seed, uint64_t stream) : state_(DeriveSeed(seed, stream)) {}
 
@@ -98,4 +105,4 @@ Sha256Digest Sha256::Digest() const {
   return d;
 }
 
-}  // namespace braid::sim
+}  // namespace braid::util

@@ -1,0 +1,37 @@
+#include "datapath/util/stream_check.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace braid::util {
+namespace {
+
+TEST(StreamCheck, PatternStreamIsTheSameWhateverTheChunking) {
+  std::vector<uint8_t> whole(1000), pieces(1000);
+  PatternStream(5, 1).Fill(whole);
+  PatternStream p(5, 1);
+  size_t at = 0;
+  for (size_t n : {1, 3, 8, 13, 7, 100, 868}) {
+    p.Fill(std::span<uint8_t>(pieces).subspan(at, n));
+    at += n;
+  }
+  EXPECT_EQ(whole, pieces);
+  std::vector<uint8_t> other(1000);
+  PatternStream(5, 2).Fill(other);
+  EXPECT_NE(whole, other);
+}
+
+TEST(StreamCheck, Sha256MatchesAKnownVector) {
+  Sha256 h;
+  const std::string abc = "abc";
+  h.Update(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(abc.data()), abc.size()));
+  EXPECT_EQ(ToHex(h.Digest()),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");  // FIPS 180-2
+}
+
+}  // namespace
+}  // namespace braid::util
