@@ -2,8 +2,10 @@
 
 #include <openssl/evp.h>
 
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 namespace braid::util {
 
@@ -35,10 +37,17 @@ void PatternStream::Fill(std::span<uint8_t> out) {
     --word_left_;
   }
   while (out.size() - i >= 8) {
+    // The stream is defined little-endian: on such hosts (every one the datapath runs on) a word
+    // is its own byte order and one 8-byte store does it.
     uint64_t w = Next();
-    for (int b = 0; b < 8; ++b) {
-      out[i++] = static_cast<uint8_t>(w);
-      w >>= 8;
+    if constexpr (std::endian::native == std::endian::little) {
+      std::memcpy(out.data() + i, &w, 8);
+      i += 8;
+    } else {
+      for (int b = 0; b < 8; ++b) {
+        out[i++] = static_cast<uint8_t>(w);
+        w >>= 8;
+      }
     }
   }
   if (i < out.size()) {

@@ -25,6 +25,16 @@ TEST(StreamCheck, PatternStreamIsTheSameWhateverTheChunking) {
   EXPECT_NE(whole, other);
 }
 
+// The stream's bytes are SplitMix64 words in little-endian order, whatever the host: a transfer's
+// digest must not depend on where it was generated.
+TEST(StreamCheck, PatternStreamBytesAreLittleEndianSplitMix64Words) {
+  std::vector<uint8_t> first(16);
+  PatternStream(5, 1).Fill(first);
+  const std::vector<uint8_t> want = {0x50, 0x69, 0xe0, 0x99, 0xe9, 0x08, 0x1a, 0xa5,
+                                     0x50, 0x77, 0x9b, 0xc8, 0x60, 0x69, 0xca, 0x0e};
+  EXPECT_EQ(first, want);
+}
+
 TEST(StreamCheck, Sha256MatchesAKnownVector) {
   Sha256 h;
   const std::string abc = "abc";
