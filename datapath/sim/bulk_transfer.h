@@ -14,12 +14,12 @@
 #include <optional>
 #include <vector>
 
-#include "datapath/util/stream_check.h"
 #include "datapath/sim/tcp_host.h"
 #include "datapath/tcp/adapter.h"
 #include "datapath/tcp/tcp_config.h"
 #include "datapath/tcp/tcp_info.h"
 #include "datapath/tcp/time.h"
+#include "datapath/util/stream_check.h"
 #include "datapath/wire/address.h"
 
 namespace braid::sim {
