@@ -1,22 +1,23 @@
 // What an ICMP error quoting one of our TCP segments means for its flow, queued by the net layer
 // for the TCP side to drain (sans-I/O: an event, never a callback into the engine).
 //
-// The TCP engine has no path-MTU entry point yet. The one it should adopt (TcpBackend):
+// The TCP side hands each event to the engine (TcpSockets::DeliverIcmp) through TcpBackend
+// (adapter.h, which has the full rules):
 //
-//   // A router reported that `flow`'s path carries at most `path_mtu` bytes per IP packet
-//   // (RFC 1191 §6.3, RFC 8201 §5.2). Ignored unless a connection has the flow and
-//   // SND.UNA <= quoted_seq < SND.NXT (RFC 5927 §4.1). Otherwise the MSS used for sending
-//   // becomes min(current, path_mtu - IP header - 20), never below 536 (IPv4) / 1220 (IPv6)
-//   // minus options, and segments already sent that no longer fit are retransmitted at once
+//   // kPathMtu. Ignored unless a connection has the flow and SND.UNA <= seq < SND.NXT
+//   // (RFC 5927 §4.1), or when it would not lower the path MTU estimate (RFC 1191 §3,
+//   // RFC 8201 §4). Otherwise the MSS used for sending becomes min(current, mtu - IP header - 20)
+//   // (Linux's tcp_mtu_to_mss: options come off as for any MSS, never below 48), and segments
+//   // already sent that no longer fit are retransmitted at once in pieces of the new size,
 //   // without a congestion response (Linux's tcp_simple_retransmit; RFC 8201 §5.4).
-//   virtual void OnPathMtu(const FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq,
-//                          Instant now) = 0;
-//   // A soft error (unreachable, time exceeded, parameter problem): remembered and reported
-//   // only if the connection then times out (RFC 1122 §4.2.3.9, RFC 5461 §4); never aborts an
-//   // established connection.
-//   virtual void OnSoftError(const FlowKey& flow, wire::TcpSeq quoted_seq, Instant now) = 0;
+//   void OnPathMtu(const FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq, Instant now);
+//   // Every other kind, a soft error: remembered (TcpInfo::soft_error) so that a connection that
+//   // then times out can say why (RFC 1122 §4.2.3.9, RFC 5461 §4); never aborts a connection.
+//   void OnSoftError(const FlowKey& flow, wire::TcpSeq quoted_seq, Instant now);
 //
-// MPTCP learns of it through the subflow's TcpInfo::snd_mss, which the engine already reports.
+// The engine relies on this layer's floor for `mtu` (NetStackConfig::ipv4_min_pmtu, 1280 for
+// IPv6): a forged report cannot make it send tiny segments. MPTCP learns of a new path MTU through
+// the subflow's TcpInfo::snd_mss.
 #pragma once
 
 #include <cstdint>

@@ -217,6 +217,32 @@ class TcpBackend {
 
   // A segment from the network (checksum verified by the net layer).
   virtual void Input(const FlowKey& flow, const InboundSegment& segment, Instant now) = 0;
+
+  // ICMP errors quoting one of our segments (the net layer's net::IcmpEvent). `flow` names the
+  // connection as Input does (the quoted packet's source is flow.local); `quoted_seq` is the
+  // quoted segment's sequence number. Both calls are ignored, and counted, unless a connection
+  // has the flow and SND.UNA <= quoted_seq < SND.NXT (RFC 5927 §4.1): a blind attacker must then
+  // guess a sequence number inside the flight.
+  //
+  // A router reported that `flow`'s path carries at most `path_mtu` bytes per IP packet (RFC 1191
+  // §6.3, RFC 8201 §5.2; an IPv6 report below 1280 counts as 1280, RFC 8201 §4). The MSS used for
+  // sending becomes min(current, path_mtu - IP header - 20) (Linux's tcp_mtu_to_mss: never below
+  // tcp_min_snd_mss, 48; the options every data segment carries come off it as for any MSS, so
+  // TcpInfo::snd_mss shows the result). Segments already sent that no longer fit are
+  // retransmitted at once in pieces of the new size, without a congestion response: the
+  // congestion window keeps its size in segments, and until the resent flight is acknowledged
+  // the sender is in the loss state (CaState::kLoss) so that duplicate ACKs for needless copies
+  // start no fast recovery (Linux's tcp_simple_retransmit; RFC 1191 §6.4, RFC 8201 §5.4). A
+  // report that would not lower the path MTU estimate (at first the local one, TcpConfig::mss)
+  // is ignored: it never rises without probing (RFC 1191 §3, RFC 8201 §4).
+  virtual void OnPathMtu(const FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq,
+                         Instant now) = 0;
+  // A soft error (destination unreachable other than "fragmentation needed", time exceeded,
+  // parameter problem): remembered in TcpInfo::soft_error until an acceptable ACK arrives, so that
+  // a connection which then times out (kReset, kTimeout) can say why (RFC 1122 §4.2.3.9,
+  // RFC 5461 §4). Never aborts a connection, in any state.
+  virtual void OnSoftError(const FlowKey& flow, wire::TcpSeq quoted_seq, Instant now) = 0;
+
   // Timers: call at or after PollAt().
   virtual void Poll(Instant now) = 0;
   virtual std::optional<Instant> PollAt() const = 0;

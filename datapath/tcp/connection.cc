@@ -20,6 +20,8 @@
 #include "datapath/tcp/rtt_estimator.h"
 #include "datapath/tcp/sack_recovery.h"
 #include "datapath/tcp/send_buffer.h"
+#include "datapath/wire/ipv4.h"
+#include "datapath/wire/ipv6.h"
 #include "datapath/wire/tcp.h"
 #include "datapath/wire/tcp_options.h"
 
@@ -43,6 +45,11 @@ constexpr uint16_t kIpv6ExtraHeader = 20;
 // Lowest MSS we size anything with (RFC 9293 §3.7.1 allows the peer to announce very small ones;
 // Linux's tcp_min_snd_mss is 48).
 constexpr uint32_t kMinMss = 48;
+// The smallest path MTU a report may give: 68 bytes for IPv4 (RFC 1191 §3, RFC 791), 1280 for
+// IPv6 (RFC 8201 §4). The net layer already applies its own IPv4 floor, 552 by default
+// (NetStackConfig::ipv4_min_pmtu, Linux's min_pmtu); these only keep the arithmetic sane.
+constexpr uint32_t kMinPathMtuV4 = 68;
+constexpr uint32_t kMinPathMtuV6 = 1280;
 // Retransmission-queue records per byte of send buffer: one per 536-byte segment (the RFC 9293
 // default MSS), plus room for SACK splits.
 constexpr uint32_t kRecordBytes = 536;
@@ -103,6 +110,7 @@ class TcpConnection::Impl {
         iss_(iss),
         our_mss_(static_cast<uint16_t>(
             std::max<uint32_t>(kMinMss, config.mss - (flow.is_ipv4() ? 0 : kIpv6ExtraHeader)))),
+        pmtu_mss_(our_mss_),
         our_wscale_(config.window_scaling ? ChooseWindowScale(config.receive_buffer) : 0),
         send_buf_(std::max<uint32_t>(config.send_buffer, 1), iss + 1),
         queue_(config.send_buffer / kRecordBytes + kRecordMargin, iss),
@@ -356,6 +364,53 @@ class TcpConnection::Impl {
     Output(now, out);
   }
 
+  // ---- ICMP errors quoting our segments ---------------------------------------------------------
+
+  void OnPathMtu(uint32_t path_mtu, TcpSeq quoted_seq, Instant now, SegmentSink& out) {
+    if (!QuotesFlight(quoted_seq)) {
+      counters_.Add(TcpCounter::kPmtuIgnored);
+      return;
+    }
+    // Linux's __tcp_mtu_to_mss: the path MTU less the IP and TCP headers, never below
+    // tcp_min_snd_mss. The options every data segment carries come off in PayloadMss, as for the
+    // announced MSS values (Linux's tcp_mtu_to_mss subtracts its tcp_header_len the same way).
+    const bool v4 = flow_.is_ipv4();
+    const uint32_t mtu = std::max(path_mtu, v4 ? kMinPathMtuV4 : kMinPathMtuV6);
+    const auto headers = static_cast<uint32_t>(
+        (v4 ? wire::kIpv4MinHeaderLen : wire::kIpv6HeaderLen) + wire::kTcpHeaderLen);
+    const uint32_t mss = std::max(mtu - headers, kMinMss);
+    // RFC 1191 §3 and §6.4, RFC 8201 §4 and §5.4: the estimate never goes up on a report, and only
+    // a report that lowers it is acted on (Linux compares with its icsk_pmtu_cookie). A burst of
+    // too-big segments brings a burst of reports; the first one retransmits, the others change
+    // nothing. A lower estimate may still leave the MSS as it was, when the peer's is smaller.
+    if (mss >= pmtu_mss_) {
+      counters_.Add(TcpCounter::kPmtuIgnored);
+      return;
+    }
+    pmtu_mss_ = mss;
+    counters_.Add(TcpCounter::kPmtuUpdates);
+    UpdateMss();
+    // Before ESTABLISHED nothing but the SYN is in flight, and EnterEstablished sizes the
+    // congestion controller, SACK recovery and RACK from smss_.
+    if (!DataStates()) return;
+    cc_.SetSmss(smss_);
+    recovery_.SetSmss(smss_);
+    rack_.SetSmss(smss_);
+    RetransmitTooLarge(now, out);
+  }
+
+  void OnSoftError(TcpSeq quoted_seq) {
+    if (!QuotesFlight(quoted_seq)) {
+      counters_.Add(TcpCounter::kSoftErrorsIgnored);
+      return;
+    }
+    // RFC 1122 §4.2.3.9: destination unreachable codes 0, 1 and 5, time exceeded and parameter
+    // problem MUST NOT abort the connection; RFC 5461 §4 treats the other unreachable codes
+    // alike once synchronized. Kept for the timeout to report (TcpInfo::soft_error).
+    counters_.Add(TcpCounter::kSoftErrors);
+    soft_error_ = true;
+  }
+
   // ---- Accessors --------------------------------------------------------------------------------
 
   TcpState state() const { return state_; }
@@ -394,6 +449,7 @@ class TcpConnection::Impl {
     info.unsent = UnsentBytes();
     info.receive_queue = static_cast<uint32_t>(rcv_ring_.size());
     info.out_of_order = static_cast<uint32_t>(ooo_.held_bytes());
+    info.soft_error = soft_error_;
     info.counters = counters_;
     return info;
   }
@@ -417,15 +473,19 @@ class TcpConnection::Impl {
   uint32_t HookReserve() const {
     return hooks_ != nullptr ? RoundUp4(hooks_->DataOptionReserve()) : 0;
   }
-  // RFC 9293 §3.7.1 Eff.snd.MSS: the smaller of the two MSS values, less the options every data
-  // segment carries (timestamps and what the upper layer reserves).
+  // RFC 9293 §3.7.1 Eff.snd.MSS: the smallest of the two MSS values and the path MTU's, less the
+  // options every data segment carries (timestamps and what the upper layer reserves).
   uint32_t PayloadMss() const {
-    const uint32_t base = std::min<uint32_t>(our_mss_, peer_mss_);
+    const uint32_t base = SendBaseMss();
     const uint32_t opts = TsLen() + HookReserve();
     return base > opts + kMinMss / 2 ? base - opts : kMinMss / 2;
   }
   void UpdateMss() { smss_ = PayloadMss(); }
+  // The two announced MSS values: what the receive side sizes its window steps with.
   uint32_t BaseMss() const { return std::min<uint32_t>(our_mss_, peer_mss_); }
+  // The largest payload plus options a segment we send may carry (RFC 9293 §3.7.1, and the path
+  // MTU's limit, RFC 1191 §6.4).
+  uint32_t SendBaseMss() const { return std::min(BaseMss(), pmtu_mss_); }
 
   uint32_t UnsentBytes() const {
     const int32_t d = send_buf_.end_seq() - queue_.snd_nxt();
@@ -526,8 +586,8 @@ class TcpConnection::Impl {
       h.options.timestamps = wire::TcpTimestamps{TsVal(now), ts_recent_valid_ ? ts_recent_ : 0};
     }
     if (tx.len > 0) {
-      // Payload plus options stay within the MSS (RFC 9293 §3.7.1).
-      const uint32_t base = BaseMss();
+      // Payload plus options stay within the MSS (RFC 9293 §3.7.1) and the path MTU.
+      const uint32_t base = SendBaseMss();
       budget = std::min<size_t>(budget, base > tx.len ? base - tx.len : 0);
       budget = std::max<size_t>(budget, h.options.EncodedLen());
     }
@@ -781,7 +841,7 @@ class TcpConnection::Impl {
     SendRetransmission(seg, now, out);
     recovery_.OnSent(seg);
     if (recovery_.state() == RecoveryState::kRtoRecovery) {
-      counters_.Add(TcpCounter::kRtoRetransmits);
+      counters_.Add(pmtu_episode_ ? TcpCounter::kPmtuRetransmits : TcpCounter::kRtoRetransmits);
     } else {
       counters_.Add(TcpCounter::kFastRetransmits);
     }
@@ -856,6 +916,7 @@ class TcpConnection::Impl {
       return;
     }
     if (queue_.empty()) return;
+    pmtu_episode_ = false;
     if (consecutive_rtos_ >= config_.max_retransmits) {
       // RFC 9293 §3.8.3 R2 (net.ipv4.tcp_retries2): the connection is dead.
       Transmit({.flags = TcpFlag::kRst | TcpFlag::kAck, .seq = queue_.snd_nxt()}, now, out);
@@ -943,6 +1004,57 @@ class TcpConnection::Impl {
       if (ev.entered) OnEnterRecovery(ev, 0, now, out);
     }
     Output(now, out);
+  }
+
+  // ---- ICMP error checks (RFC 5927 §4.1), resending after a lower path MTU ----------------------
+
+  // RFC 5927 §4.1: an ICMP error is believed only when the segment it quotes may still be in
+  // flight, SND.UNA <= SEG.SEQ < SND.NXT (TIME-WAIT has nothing in flight).
+  bool QuotesFlight(TcpSeq quoted_seq) const {
+    if (state_ == TcpState::kClosed || state_ == TcpState::kListen ||
+        state_ == TcpState::kTimeWait) {
+      return false;
+    }
+    return queue_.snd_una() <= quoted_seq && quoted_seq < queue_.snd_nxt();
+  }
+
+  // Linux's tcp_simple_retransmit: the segments in flight that the new MSS cannot carry were
+  // dropped by the router that reported it. They are marked lost and resent now, not after an
+  // RTO; NextSeg rule 1 and ClampRetransmission cut them (and re-cut the retransmission queue's
+  // records) to the new size. No congestion response (RFC 1191 §6.4, RFC 8201 §5.4: the window is
+  // not changed): the controller keeps its window in segments (CongestionController::SetSmss), so
+  // the path holds as many segments as before, and pipe drops by the bytes marked lost, which
+  // makes room for their retransmission. Like Linux, and unlike those RFCs' "one segment until
+  // ACKs arrive", what cwnd allows goes at once. A SACKed segment arrived, so it is left alone.
+  // Outside recovery this starts a loss episode up to SND.NXT, as Linux enters CA_Loss: segments
+  // that had passed the router before it changed come back as duplicates, and their duplicate ACKs
+  // must not start a fast recovery (SackRecovery::EnterLossRecovery). In recovery already, that
+  // episode's rules resend them.
+  void RetransmitTooLarge(Instant now, SegmentSink& out) {
+    const uint32_t mss = PayloadMss();
+    bool marked = false;
+    bool head_marked = false;
+    for (size_t i = 0; i < queue_.size(); ++i) {
+      const SegmentRecord& r = queue_[i];
+      if (r.sacked) continue;
+      const uint32_t payload = r.len() - (r.syn ? 1 : 0) - (r.fin ? 1 : 0);
+      if (payload <= mss || queue_.MarkLostAt(i) == 0) continue;
+      marked = true;
+      head_marked = head_marked || i == 0;
+    }
+    if (!marked) return;
+    if (recovery_.EnterLossRecovery(queue_)) {
+      pmtu_episode_ = true;
+      dupacks_ = 0;
+      pto_deadline_.reset();
+    }
+    Output(now, out);
+    if (head_marked && !queue_.empty() && !queue_[0].lost) {
+      // The head went out again: its RTO counts from now (Linux's tcp_xmit_retransmit_queue),
+      // or a report that came late in the RTO would be followed by a spurious timeout.
+      ArmRto(now, /*restart=*/true);
+      ArmPto(now);
+    }
   }
 
   // ---- Persist (RFC 9293 §3.8.6.1) and keepalive (RFC 9293 §3.8.4) ------------------------------
@@ -1163,6 +1275,7 @@ class TcpConnection::Impl {
       const AckResult r = queue_.OnAck(in);
       FeedRttSample(r, h, now);
       rto_deadline_.reset();
+      soft_error_ = false;
       EnterEstablished(now);
       if (ts_ok_ && h.options.timestamps) UpdateTsRecent(h, h.seq, now);
       // RFC 9293: "form an ACK segment and send it"; data or a FIN on the SYN-ACK continue at the
@@ -1405,6 +1518,9 @@ class TcpConnection::Impl {
       (void)SendChallengeAck(now, out);
       return false;
     }
+    // The peer answers: whatever a soft error said about the path is stale (Linux's tcp_ack
+    // clears sk_err_soft here).
+    soft_error_ = false;
 
     const uint32_t prior_wnd = snd_wnd_;
     const bool was_fast_recovery = recovery_.state() == RecoveryState::kFastRecovery;
@@ -1533,6 +1649,7 @@ class TcpConnection::Impl {
       cc_.OnRecoveryExit(now);
       inflation_ = 0;
     }
+    if (ev.exited) pmtu_episode_ = false;
 
     if (ev.entered) {
       OnEnterRecovery(ev, r.delivered_bytes, now, out);
@@ -1828,6 +1945,9 @@ class TcpConnection::Impl {
 
   // Options and sizes.
   uint16_t our_mss_;
+  // The path MTU's MSS (RFC 1191, RFC 8201): starts as ours (the first hop's MTU, RFC 1191 §3)
+  // and only goes down, by OnPathMtu.
+  uint32_t pmtu_mss_;
   uint16_t peer_mss_ = 536;
   uint32_t smss_ = 536;
   uint32_t rcv_mss_ = 0;  // largest segment payload received
@@ -1925,6 +2045,12 @@ class TcpConnection::Impl {
   bool nagle_;
   bool keepalive_;
 
+  // The recovery episode under way was started by a lower path MTU (RetransmitTooLarge), not an
+  // RTO: its retransmissions count as pmtu_retransmits.
+  bool pmtu_episode_ = false;
+  // An ICMP soft error arrived since the last acceptable ACK (Linux's sk_err_soft).
+  bool soft_error_ = false;
+
   ConnectionEvents events_;
   TcpCounters counters_;
 };
@@ -2007,6 +2133,11 @@ void TcpConnection::OnSegment(const InboundSegment& segment, Instant now, Segmen
 }
 void TcpConnection::OnTimer(Instant now, SegmentSink& out) { impl_->OnTimer(now, out); }
 std::optional<Instant> TcpConnection::PollAt() const { return impl_->PollAt(); }
+void TcpConnection::OnPathMtu(uint32_t path_mtu, wire::TcpSeq quoted_seq, Instant now,
+                              SegmentSink& out) {
+  impl_->OnPathMtu(path_mtu, quoted_seq, now, out);
+}
+void TcpConnection::OnSoftError(wire::TcpSeq quoted_seq) { impl_->OnSoftError(quoted_seq); }
 SendResult TcpConnection::Send(std::span<const uint8_t> bytes, Instant now, SegmentSink& out) {
   return impl_->Send(bytes, now, out);
 }

@@ -21,6 +21,12 @@
 //  - RFC 5961 challenge ACKs: at most one per 500 ms per connection.
 //  - RFC 7323 §3.2: once timestamps are negotiated, a non-RST segment without them is dropped.
 //  - The zero-window probe and the keepalive probe carry SND.UNA - 1 / SND.NXT - 1 and no data.
+//  - Path MTU (RFC 1191, RFC 8201) from ICMP only, as Linux's tcp_v4_mtu_reduced does it: the
+//    sending MSS only goes down; the too-large segments in flight are marked lost and resent at
+//    once (Linux's tcp_simple_retransmit), with the congestion window kept in segments. No
+//    packetization-layer probing (RFC 8899), so the estimate never goes back up.
+//  - ICMP soft errors are remembered (TcpInfo::soft_error) until an acceptable ACK, as Linux's
+//    sk_err_soft; unlike Linux, not even SYN-SENT is aborted by one (RFC 1122 §4.2.3.9).
 #pragma once
 
 #include <cstddef>
@@ -108,6 +114,12 @@ class TcpConnection {
   void OnTimer(Instant now, SegmentSink& out);
   // The earliest time a timer is due; nullopt when none is armed.
   std::optional<Instant> PollAt() const;
+
+  // ICMP errors quoting a segment of ours that started at `quoted_seq` (TcpBackend::OnPathMtu and
+  // OnSoftError give the rules): a path MTU of `path_mtu` bytes per IP packet, which may
+  // retransmit at once what no longer fits; a soft error, only remembered.
+  void OnPathMtu(uint32_t path_mtu, wire::TcpSeq quoted_seq, Instant now, SegmentSink& out);
+  void OnSoftError(wire::TcpSeq quoted_seq);
 
   // RFC 9293 §3.10.2 SEND: queue bytes and transmit what the windows allow.
   SendResult Send(std::span<const uint8_t> bytes, Instant now, SegmentSink& out);

@@ -586,6 +586,42 @@ void NativeTcpBackend::CreatePassive(TcpListener& listener, const ListenVerdict&
   Service(*index, now);
 }
 
+// ---- ICMP errors --------------------------------------------------------------------------------
+
+std::optional<uint32_t> NativeTcpBackend::LiveConnection(const FlowKey& flow) const {
+  auto it = flows_.find(flow);
+  if (it == flows_.end() || it->second.time_wait) return std::nullopt;
+  const Slot& s = slots_[it->second.index];
+  if (!s.live || s.closed || !s.conn) return std::nullopt;
+  return it->second.index;
+}
+
+void NativeTcpBackend::OnPathMtu(const FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq,
+                                 Instant now) {
+  now_ = now;
+  const std::optional<uint32_t> index = LiveConnection(flow);
+  if (!index) {
+    counters_.Add(BackendCounter::kIcmpNoConnection);
+    return;
+  }
+  current_ = *index;
+  slots_[*index].conn->OnPathMtu(path_mtu, quoted_seq, now, tx_);
+  current_ = kNone;
+  // Retransmissions may have moved the timers.
+  Service(*index, now);
+}
+
+void NativeTcpBackend::OnSoftError(const FlowKey& flow, wire::TcpSeq quoted_seq, Instant now) {
+  now_ = now;
+  const std::optional<uint32_t> index = LiveConnection(flow);
+  if (!index) {
+    counters_.Add(BackendCounter::kIcmpNoConnection);
+    return;
+  }
+  // Only remembered: no segment, timer or event follows from it.
+  slots_[*index].conn->OnSoftError(quoted_seq);
+}
+
 // ---- Timers -----------------------------------------------------------------------------------
 
 std::optional<Instant> NativeTcpBackend::PollAt() const {

@@ -10,6 +10,9 @@
 //  2. its flow names a TIME-WAIT entry: RFC 9293 §3.10.7.4 TIME-WAIT handling, below;
 //  3. a listener on (destination address, port), else on (any address, port): TcpListener;
 //  4. nothing: RFC 9293 §3.10.7.1 CLOSED — RST unless the segment is an RST.
+// An ICMP error (OnPathMtu, OnSoftError) goes to the connection that has its flow, which checks
+// the quoted sequence number (RFC 5927 §4.1); listeners, half-open SYN-cookie state and TIME-WAIT
+// entries have nothing in flight to act on, so it is counted (icmp_no_connection) and dropped.
 //
 // Handles: a ConnectionId is a slot index and the slot's generation. It stays valid until the
 // kClosed event for it has been drained by NextEvent (then the slot's generation moves on, so a
@@ -114,6 +117,9 @@ class NativeTcpBackend final : public TcpBackend {
   std::optional<TcpInfo> Info(ConnectionId id) const override;
   std::optional<FlowKey> Flow(ConnectionId id) const override;
   void Input(const FlowKey& flow, const InboundSegment& segment, Instant now) override;
+  void OnPathMtu(const FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq,
+                 Instant now) override;
+  void OnSoftError(const FlowKey& flow, wire::TcpSeq quoted_seq, Instant now) override;
   void Poll(Instant now) override;
   std::optional<Instant> PollAt() const override;
   bool NextEvent(TcpEvent* event) override;
@@ -206,6 +212,9 @@ class NativeTcpBackend final : public TcpBackend {
 
   Slot* Find(ConnectionId id);
   const Slot* Find(ConnectionId id) const;
+  // The slot of the live connection that has `flow`; nullopt for TIME-WAIT entries, connections
+  // already closed, and unknown flows.
+  std::optional<uint32_t> LiveConnection(const FlowKey& flow) const;
   std::optional<uint32_t> AllocateSlot();
   void FreeSlot(uint32_t index);
   bool HasRoom() const;

@@ -113,6 +113,10 @@ class Rack {
   // them when no RACK.rtt is known yet). Ends any probe episode (§7.4.2 initialization).
   RackLoss OnRto(RetransmitQueue& queue, Instant now, Duration srtt);
 
+  // The connection's SMSS changed (a lower path MTU): the PTO's one-segment test and the size of a
+  // retransmitted probe use the new size from now on.
+  void SetSmss(uint32_t smss) { options_.smss = smss == 0 ? 1 : smss; }
+
   // Fast recovery started: a probe episode in progress is over (§7.4.2 initialization).
   void OnEnterRecovery() { tlp_end_seq_.reset(); }
 

@@ -255,6 +255,16 @@ void SackRecovery::OnRto(const RetransmitQueue& queue) {
   StartEpisode(queue);
 }
 
+bool SackRecovery::EnterLossRecovery(const RetransmitQueue& queue) {
+  if (!MayEnter(queue)) return false;
+  dup_acks_ = 0;
+  state_ = RecoveryState::kRtoRecovery;
+  StartEpisode(queue);
+  // Linux's undo_marker = 0: a D-SACK for these retransmissions must not undo an earlier episode.
+  undo_start_.reset();
+  return true;
+}
+
 void SackRecovery::OnSent(const NextSegment& seg) {
   if (seg.retransmission() && undo_start_) undo_retrans_ += SegmentsIn(seg.len());
   switch (seg.rule) {

@@ -98,10 +98,22 @@ class SackRecovery {
   // SND.UNA reaches it and no fast recovery may start before. DupAcks and HighRxt restart.
   void OnRto(const RetransmitQueue& queue);
 
+  // The connection marked data lost itself, outside ACK processing, to retransmit it without a
+  // congestion response (a lower path MTU: Linux's tcp_simple_retransmit entering CA_Loss). An
+  // episode like RTO recovery: RecoveryPoint = SND.NXT, and no fast recovery may start before
+  // SND.UNA reaches it (duplicate ACKs for data resent needlessly are no loss signal). Nothing in
+  // it is for RFC 3708 to undo: no window was reduced. False (no effect) when already in recovery
+  // or nothing is outstanding.
+  bool EnterLossRecovery(const RetransmitQueue& queue);
+
   // The connection sent `seg` (from NextSeg or RecoveryEvents::fast_retransmit). §5 (C.2): rules
   // 1 and 3 (and the fast retransmit) raise HighRxt to the segment's end; rule 4 sets RescueRxt
   // to the RecoveryPoint and leaves HighRxt alone. Retransmissions count for RFC 3708.
   void OnSent(const NextSegment& seg);
+
+  // The connection's SMSS changed (a lower path MTU): NextSeg's segments, IsLost's byte threshold
+  // and RFC 3708's segment counts use the new size from now on.
+  void SetSmss(uint32_t smss) { options_.smss = smss == 0 ? 1 : smss; }
 
   // RFC 6675 §4 IsLost(seq): at least DupThresh SACKed segments, or more than
   // (DupThresh - 1) * SMSS SACKed bytes, lie above `seq`.

@@ -79,6 +79,11 @@ struct TcpInfo {
   uint32_t receive_queue = 0;  // in-order bytes waiting for Receive()
   uint32_t out_of_order = 0;   // bytes held out of order
 
+  // An ICMP soft error (unreachable, time exceeded, parameter problem) quoting this connection
+  // arrived and no acceptable ACK came since (Linux's sk_err_soft). A kTimeout reset with it set
+  // is what RFC 1122 §4.2.3.9 asks to report: the path said why the peer went silent.
+  bool soft_error = false;
+
   TcpCounters counters;
 };
 

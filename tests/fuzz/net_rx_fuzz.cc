@@ -143,6 +143,9 @@ class EchoBackend : public tcp::TcpBackend {
   }
   std::optional<tcp::TcpInfo> Info(tcp::ConnectionId) const override { return std::nullopt; }
   std::optional<tcp::FlowKey> Flow(tcp::ConnectionId) const override { return std::nullopt; }
+  // The driver checks the stack's ICMP events itself (LLVMFuzzerTestOneInput); nothing calls these.
+  void OnPathMtu(const tcp::FlowKey&, uint32_t, wire::TcpSeq, tcp::Instant) override {}
+  void OnSoftError(const tcp::FlowKey&, wire::TcpSeq, tcp::Instant) override {}
   void Poll(tcp::Instant) override {}
   std::optional<tcp::Instant> PollAt() const override { return std::nullopt; }
   bool NextEvent(tcp::TcpEvent*) override { return false; }

@@ -112,11 +112,27 @@ class RecordingBackend : public tcp::TcpBackend {
     inputs.push_back(
         {flow, segment.header, Bytes(segment.payload.begin(), segment.payload.end()), now});
   }
+  void OnPathMtu(const tcp::FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq,
+                 Instant now) override {
+    icmp.push_back({flow, path_mtu, quoted_seq, now});
+  }
+  void OnSoftError(const tcp::FlowKey& flow, wire::TcpSeq quoted_seq, Instant now) override {
+    icmp.push_back({flow, 0, quoted_seq, now});
+  }
   void Poll(Instant) override {}
   std::optional<Instant> PollAt() const override { return std::nullopt; }
   bool NextEvent(tcp::TcpEvent*) override { return false; }
 
+  // An OnPathMtu (path_mtu > 0) or OnSoftError (path_mtu == 0) call.
+  struct IcmpCall {
+    tcp::FlowKey flow;
+    uint32_t path_mtu = 0;
+    wire::TcpSeq quoted_seq;
+    Instant now;
+  };
+
   std::vector<Delivered> inputs;
+  std::vector<IcmpCall> icmp;
 };
 
 // --- Frame builders (wire emitters) ---

@@ -1,15 +1,21 @@
 // Two net stacks, each under Braid's own TCP engine (NativeTcpBackend), wired frame to frame on
 // one Ethernet segment: ARP/ND resolution, the handshake and a bulk transfer cross real frames
-// built and parsed by the net layer, with an ephemeral port from the worker's slice.
+// built and parsed by the net layer, with an ephemeral port from the worker's slice; and path MTU
+// discovery, from a router's ICMP error through the net layer's event to the engine's MSS.
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <span>
+#include <variant>
 #include <vector>
 
 #include "datapath/net/net_stack.h"
 #include "datapath/net/port_allocator.h"
 #include "datapath/tcp/adapter.h"
 #include "datapath/tcp/native_backend.h"
+#include "datapath/wire/ethernet.h"
+#include "datapath/wire/icmpv4.h"
+#include "datapath/wire/icmpv6.h"
 #include "tests/unit/datapath/net/net_fixture.h"
 
 namespace braid::net::test {
@@ -77,7 +83,10 @@ class TcpOverNetTest : public ::testing::TestWithParam<bool> {
     return v6() ? wire::IpAddress(c.ipv6[0].address) : wire::IpAddress(c.ipv4[0].address);
   }
 
-  // Carries frames both ways until the wire is quiet; returns how many crossed.
+  // Carries frames both ways until the wire is quiet; returns how many crossed. With path_mtu_
+  // set, a router on the way drops the client's IP packets larger than that and answers with
+  // ICMP "fragmentation needed" (RFC 1191) or "packet too big" (RFC 8201), whose events the
+  // client hands to its TCP engine as TcpSockets::DeliverIcmp does.
   size_t Exchange(Instant now) {
     size_t moved = 0;
     for (int round = 0; round < 100000; ++round) {
@@ -86,11 +95,52 @@ class TcpOverNetTest : public ::testing::TestWithParam<bool> {
       std::deque<Bytes> to_client;
       to_server.swap(client_.sink.frames);
       to_client.swap(server_.sink.frames);
-      for (const Bytes& f : to_server) server_.stack.Receive(0, f, now);
+      for (const Bytes& f : to_server) {
+        if (path_mtu_ > 0 && f.size() - wire::kEthernetHeaderLen > path_mtu_) {
+          ++mtu_drops_;
+          to_client.push_back(TooBig(f));
+          continue;
+        }
+        server_.stack.Receive(0, f, now);
+      }
       for (const Bytes& f : to_client) client_.stack.Receive(0, f, now);
+      client_.stack.DrainEvents([&](const IcmpEvent& e) {
+        if (e.kind == IcmpEvent::Kind::kPathMtu) {
+          client_.backend.OnPathMtu(e.flow, e.mtu, e.seq, now);
+        } else {
+          client_.backend.OnSoftError(e.flow, e.seq, now);
+        }
+      });
       moved += to_server.size() + to_client.size();
     }
     return moved;
+  }
+
+  // The router's error about the client's frame `f`: it quotes the IP header and the first 8
+  // bytes of the segment (RFC 792, RFC 4443 §3.2 allow more) and comes from the server's side.
+  Bytes TooBig(const Bytes& f) const {
+    const MacAddress client_mac = client_.stack.interface(0)->config.mac;
+    const MacAddress server_mac = server_.stack.interface(0)->config.mac;
+    const size_t quoted_len = (v6() ? wire::kIpv6HeaderLen : wire::kIpv4MinHeaderLen) + 8;
+    const std::span<const uint8_t> quoted(f.data() + wire::kEthernetHeaderLen, quoted_len);
+    if (v6()) {
+      wire::Icmpv6Repr icmp;
+      icmp.type = wire::Icmpv6Type::kPacketTooBig;
+      icmp.mtu = path_mtu_;
+      icmp.data = quoted;
+      const Ipv6Address from = std::get<Ipv6Address>(Addr(server_));
+      const Ipv6Address to = std::get<Ipv6Address>(Addr(client_));
+      return Eth(client_mac, server_mac, wire::kEtherTypeIpv6,
+                 Ip6(from, to, wire::IpProtocol::kIcmpv6, Icmp6(icmp, from, to)));
+    }
+    wire::Icmpv4Repr icmp;
+    icmp.type = wire::Icmpv4Type::kDestinationUnreachable;
+    icmp.code = wire::kIcmpv4FragmentationNeeded;
+    icmp.next_hop_mtu = static_cast<uint16_t>(path_mtu_);
+    icmp.data = quoted;
+    return Eth(client_mac, server_mac, wire::kEtherTypeIpv4,
+               Ip4(std::get<Ipv4Address>(Addr(server_)), std::get<Ipv4Address>(Addr(client_)),
+                   wire::IpProtocol::kIcmp, Icmp4(icmp)));
   }
 
   void Run(Instant from, Instant to, tcp::Duration step = 1ms) {
@@ -103,6 +153,8 @@ class TcpOverNetTest : public ::testing::TestWithParam<bool> {
 
   Host client_;
   Host server_;
+  uint32_t path_mtu_ = 0;  // 0: no router limit
+  size_t mtu_drops_ = 0;
 };
 
 TEST_P(TcpOverNetTest, HandshakeAndBulkTransfer) {
@@ -196,6 +248,78 @@ TEST_P(TcpOverNetTest, HandshakeAndBulkTransfer) {
                 .counters()[v6() ? NetCounter::kNdSolicitationsSent : NetCounter::kArpRequestsSent],
             0u);
   EXPECT_TRUE(ports.Release(req.flow));
+}
+
+// A router between the hosts carries 1280-byte packets only: the client's full-sized segments are
+// dropped and reported, the engine lowers its MSS and resends them at the new size at once, and
+// the transfer completes byte for byte without a retransmission timeout.
+TEST_P(TcpOverNetTest, PathMtuReportsFromARouterOnTheWay) {
+  Exchange(T(0));
+  tcp::ListenerId listener;
+  const wire::IpAddress server_addr = Addr(server_);
+  ASSERT_EQ(server_.backend.Listen(&server_addr, 80, {}, nullptr, &listener), tcp::TcpError::kOk);
+  tcp::ConnectRequest req;
+  req.flow = {Addr(client_), 41000, server_addr, 80};
+  tcp::ConnectionId conn;
+  client_.stack.SetNow(T(1));
+  ASSERT_EQ(client_.backend.Connect(req, T(1), &conn), tcp::TcpError::kOk);
+  path_mtu_ = 1280;
+  Exchange(T(1));
+  client_.Events();
+  tcp::ConnectionId accepted;
+  bool got = false;
+  for (const auto& e : server_.Events()) {
+    if (e.kind == tcp::TcpEvent::Kind::kAccepted) {
+      accepted = e.connection;
+      got = true;
+    }
+  }
+  ASSERT_TRUE(got);
+  // Both ends announced 1460 (IPv4) or 1440 (IPv6) bytes: the path is narrower.
+  EXPECT_EQ(client_.backend.Info(conn)->snd_mss, (v6() ? 1440u : 1460u) - 12u);
+
+  Bytes data(200 * 1024);
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 13 + i / 509);
+  size_t sent = 0;
+  Bytes received;
+  Bytes buf(64 * 1024);
+  Instant now = T(2);
+  for (int step = 0; step < 20000 && received.size() < data.size(); ++step) {
+    client_.stack.SetNow(now);
+    if (sent < data.size()) {
+      sent +=
+          client_.backend.Send(conn, std::span<const uint8_t>(data).subspan(sent), now).accepted;
+    }
+    Exchange(now);
+    server_.stack.SetNow(now);
+    for (;;) {
+      auto r = server_.backend.Receive(accepted, buf, now);
+      if (r.bytes == 0) break;
+      received.insert(received.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(r.bytes));
+    }
+    Exchange(now);
+    now += 1ms;
+    client_.Poll(now);
+    server_.Poll(now);
+    Exchange(now);
+    client_.Events();
+    server_.Events();
+  }
+  ASSERT_EQ(received.size(), data.size());
+  EXPECT_EQ(received, data);
+
+  // 1280 less the IP and TCP headers and the timestamps.
+  const tcp::TcpInfo info = *client_.backend.Info(conn);
+  EXPECT_EQ(info.snd_mss, 1280u - (v6() ? 60u : 40u) - 12u);
+  EXPECT_GT(mtu_drops_, 0u);
+  EXPECT_EQ(client_.stack.counters()[NetCounter::kPmtuEvents], mtu_drops_);
+  EXPECT_EQ(info.counters[tcp::TcpCounter::kPmtuUpdates], 1u);
+  EXPECT_EQ(
+      info.counters[tcp::TcpCounter::kPmtuUpdates] + info.counters[tcp::TcpCounter::kPmtuIgnored],
+      mtu_drops_);
+  EXPECT_GT(info.counters[tcp::TcpCounter::kPmtuRetransmits], 0u);
+  EXPECT_EQ(info.counters[tcp::TcpCounter::kRtoExpirations], 0u);
+  EXPECT_EQ(info.counters[tcp::TcpCounter::kRecoveries], 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, TcpOverNetTest, ::testing::Values(false, true),

@@ -27,6 +27,8 @@ struct Pending {
   int to;  // 0: client, 1: server
   wire::TcpRepr header;
   std::vector<uint8_t> payload;
+  // > 0: not a segment but the path MTU report a router sent about `header`'s segment.
+  uint32_t icmp_mtu = 0;
 };
 
 struct Later {
@@ -48,6 +50,10 @@ class Loopback {
     // Drop-tail bottleneck: a segment that would wait longer than this in the link's queue is
     // dropped (zero: unbounded).
     Duration max_queue_delay = Duration::zero();
+    // A router at the client's end of the link with this MTU at a given time: a client segment
+    // whose IPv4 packet (20-byte header) is larger is dropped and reported to the client a
+    // one-way delay later, as ICMP "fragmentation needed" is (RFC 1191). nullptr: no limit.
+    std::function<uint32_t(Instant)> path_mtu = nullptr;
     TcpConfig client_config;
     TcpConfig server_config;
   };
@@ -72,6 +78,15 @@ class Loopback {
     if (options_.drop && options_.drop(from, index, c.header)) {
       ++dropped_[from];
       return;
+    }
+    if (from == 0 && options_.path_mtu) {
+      const uint32_t mtu = options_.path_mtu(now_);
+      if (20 + c.header.HeaderLen() + c.payload.size() > mtu) {
+        ++dropped_[0];
+        ++mtu_drops_;
+        queue_.push({now_ + options_.delay, order_++, 0, c.header, {}, mtu});
+        return;
+      }
     }
     const uint64_t bits = (c.header.HeaderLen() + c.payload.size() + 40) * 8;
     const Duration tx = Duration(static_cast<int64_t>(bits * 1'000'000'000 / options_.rate_bps));
@@ -145,6 +160,8 @@ class Loopback {
             continue;
           }
           server_->OnSegment(seg, now_, server_sink);
+        } else if (p.icmp_mtu > 0) {
+          client_->OnPathMtu(p.icmp_mtu, p.header.seq, now_, client_sink);
         } else {
           client_->OnSegment(seg, now_, client_sink);
         }
@@ -200,6 +217,7 @@ class Loopback {
   uint64_t sent_[2] = {0, 0};
   uint64_t dropped_[2] = {0, 0};
   uint64_t queue_drops_[2] = {0, 0};
+  uint64_t mtu_drops_ = 0;
   Instant link_free_[2] = {Ms(0), Ms(0)};
   std::unique_ptr<TcpConnection> client_;
   std::unique_ptr<TcpConnection> server_;
@@ -341,6 +359,47 @@ TEST(Loopback, TenMegabytesWithReordering) {
   Loopback lb(std::move(o));
   lb.Run(k10Mb, std::chrono::seconds(300));
   ExpectClosedCleanly(lb);
+}
+
+// The path's MTU is 1280 from the start, below what both ends announce, and drops to 1000 in the
+// middle of the transfer with a full window in flight. Each drop costs the too-large segments in
+// flight one retransmission at the new size, at once (Linux's tcp_simple_retransmit), never an
+// RTO; the bytes arrive exactly.
+TEST(Loopback, TenMegabytesAcrossPathMtuDrops) {
+  Loopback::Options o{.client_config = LoopConfig(), .server_config = LoopConfig()};
+  o.path_mtu = [](Instant t) -> uint32_t { return t < Ms(1'200) ? 1280 : 1000; };
+  Loopback lb(std::move(o));
+  lb.Run(k10Mb, std::chrono::seconds(300));
+  ExpectClosedCleanly(lb);
+  const TcpInfo ci = lb.client_->Info();
+  std::printf("mtu drops %lu, pmtu retransmits %lu, ignored reports %lu\n", lb.mtu_drops_,
+              ci.counters[TcpCounter::kPmtuRetransmits], ci.counters[TcpCounter::kPmtuIgnored]);
+  EXPECT_EQ(ci.snd_mss, 1000u - 40u - 12u);
+  EXPECT_EQ(ci.counters[TcpCounter::kPmtuUpdates], 2u);
+  EXPECT_GT(lb.mtu_drops_, 0u);
+  EXPECT_GE(ci.counters[TcpCounter::kPmtuRetransmits], lb.mtu_drops_);
+  EXPECT_EQ(ci.counters[TcpCounter::kRtoExpirations], 0u);
+  EXPECT_EQ(ci.counters[TcpCounter::kRecoveries], 0u);
+}
+
+// The same for a peer without SACK or timestamps and IPv4's smallest common MTU: NewReno, whose
+// only retransmissions outside recovery are these.
+TEST(Loopback, TenMegabytesAcrossAPathMtuDropNewRenoNoSack) {
+  TcpConfig c = LoopConfig("newreno");
+  c.sack = false;
+  c.timestamps = false;
+  Loopback::Options o{.client_config = c, .server_config = c};
+  o.path_mtu = [](Instant t) -> uint32_t { return t < Ms(1'100) ? 1500 : 576; };
+  Loopback lb(std::move(o));
+  lb.Run(k10Mb, std::chrono::seconds(300));
+  ExpectClosedCleanly(lb);
+  const TcpInfo ci = lb.client_->Info();
+  EXPECT_EQ(ci.snd_mss, 576u - 40u);
+  EXPECT_EQ(ci.counters[TcpCounter::kPmtuUpdates], 1u);
+  EXPECT_GT(lb.mtu_drops_, 0u);
+  EXPECT_EQ(ci.counters[TcpCounter::kRtoExpirations], 0u);
+  // The duplicate ACKs the needless copies bring start no fast recovery.
+  EXPECT_EQ(ci.counters[TcpCounter::kRecoveries], 0u);
 }
 
 TEST(Loopback, TenMegabytesBurstLossNoTimestamps) {
