@@ -22,6 +22,11 @@ inline std::span<const uint8_t> SegmentData(const rte_mbuf* m) {
   return {rte_pktmbuf_mtod(m, const uint8_t*), m->data_len};
 }
 inline uint32_t FrameLength(const rte_mbuf* m) { return m->pkt_len; }
+// Gives received frames back to their pools (each chain whole), one bulk call per burst.
+inline void FreeFrames(std::span<rte_mbuf* const> frames) {
+  rte_pktmbuf_free_bulk(const_cast<rte_mbuf**>(frames.data()),
+                        static_cast<unsigned>(frames.size()));
+}
 inline uint16_t Headroom(const rte_mbuf* m) { return rte_pktmbuf_headroom(m); }
 inline uint16_t Tailroom(const rte_mbuf* m) { return rte_pktmbuf_tailroom(m); }
 inline bool IsChained(const rte_mbuf* m) { return m->nb_segs > 1; }
