@@ -9,11 +9,15 @@
         assert r["ok"]
 
 Modules: testbed (Testbed, Node, Path, addressing, impairments), capture (dumpcap), peer (kernel
-MPTCP/TCP server/client, ping), cleanup (signals, atexit), sweep (names, stale namespaces, CLI
+MPTCP/TCP server/client, ping), braid (braid-testapp on a path's interface via DPDK), analysis
+(tshark's verdict on a capture), check (Checker, endpoint text), cleanup (signals, atexit), sweep (names, stale namespaces, CLI
 state), skip (check_e2e, require_e2e), util (run, Proc). CLI: `python3 -m braidtest --help`.
 Standard library only; runs on Debian 12's /usr/bin/python3 (3.11).
 """
 
+from . import analysis
+from .braid import BraidApp, BraidError, find_testapp, start_braid, testapp_path
+from .check import Checker, host_of, port_of
 from .capture import Capture, dumpcap_format_args, iter_pcap
 from .cleanup import Interrupted, close_all
 from .peer import PeerError, expected_sha256
@@ -24,8 +28,9 @@ from .testbed import MAX_PATHS, Node, Path, Testbed, subnet4, subnet6
 from .util import CommandError, parse_rate, run
 
 __all__ = [
-    "Capture", "CLI_PREFIX", "CommandError", "DEFAULT_PREFIX", "Interrupted", "MAX_PATHS",
+    "BraidApp", "BraidError", "analysis", "find_testapp", "start_braid", "testapp_path",
+    "Capture", "Checker", "CLI_PREFIX", "CommandError", "DEFAULT_PREFIX", "Interrupted", "MAX_PATHS",
     "Node", "Path", "PeerError", "SKIP", "Testbed", "check_e2e", "close_all",
     "dumpcap_format_args", "expected_sha256", "iter_pcap", "namespaces_with_prefix",
-    "parse_rate", "require_e2e", "run", "subnet4", "subnet6", "sweep_namespaces",
+    "host_of", "parse_rate", "port_of", "require_e2e", "run", "subnet4", "subnet6", "sweep_namespaces",
 ]

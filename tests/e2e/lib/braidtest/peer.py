@@ -83,6 +83,12 @@ def mptcp_subflows(sock):
 class Stats:
     def __init__(self, sock, proto):
         self.sock, self.proto = sock, proto
+        # Named now: once both FINs have crossed, getpeername() fails (ENOTCONN).
+        try:
+            self.local = "%s:%d" % sock.getsockname()[:2]
+            self.peer = "%s:%d" % sock.getpeername()[:2]
+        except OSError:
+            self.local = self.peer = None
         self.rx, self.tx = hashlib.sha256(), hashlib.sha256()
         self.bytes_rx = self.bytes_tx = 0
         self.first_rx = self.last_rx = self.first_tx = self.done_tx = None
@@ -103,14 +109,9 @@ class Stats:
             if t0 is None or t1 is None or t1 <= t0:
                 return None
             return round(nbytes * 8 / (t1 - t0) / 1e6, 3)
-        try:
-            local = "%s:%d" % self.sock.getsockname()[:2]
-            peer = "%s:%d" % self.sock.getpeername()[:2]
-        except OSError:
-            local = peer = None
         return {
-            "event": "done", "role": role, "mode": mode, "proto": self.proto, "local": local,
-            "peer": peer, "bytes_rx": self.bytes_rx, "sha256_rx": self.rx.hexdigest(),
+            "event": "done", "role": role, "mode": mode, "proto": self.proto, "local": self.local,
+            "peer": self.peer, "bytes_rx": self.bytes_rx, "sha256_rx": self.rx.hexdigest(),
             "bytes_tx": self.bytes_tx, "sha256_tx": self.tx.hexdigest(),
             "rx_seconds": (round(self.last_rx - self.first_rx, 6)
                            if self.first_rx is not None else None),
