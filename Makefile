@@ -1,7 +1,7 @@
 # Braid's entry points. Every target installs what is missing first (scripts/install-deps), so a
 # fresh Debian 12 machine needs nothing by hand. Builds live in build/ (release, the default),
 # build/asan, build/fuzz.
-.PHONY: all build deps test asan fuzz bench format format-check tidy clean
+.PHONY: all build deps demo test asan fuzz bench format format-check tidy clean
 
 FUZZ_SECONDS ?= 60
 
@@ -13,6 +13,12 @@ deps:
 build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
+
+# Braid (braid-testapp on DPDK) on node A, the Linux kernel on node B of a namespace testbed: data
+# both ways, a ping, request/response latency, a capture; ends with a summary (scripts/demo installs
+# and builds what it needs).
+demo:
+	@scripts/demo
 
 # Every test tier this machine can run: format check, unit + fuzz seeds under ASan/UBSan, a short
 # libFuzzer run of every parser, then the full CTest suite (unit, fuzz, oracle, ...) of the
