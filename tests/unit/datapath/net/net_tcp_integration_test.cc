@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <optional>
 #include <span>
 #include <variant>
 #include <vector>
@@ -143,6 +144,46 @@ class TcpOverNetTest : public ::testing::TestWithParam<bool> {
                    wire::IpProtocol::kIcmp, Icmp4(icmp)));
   }
 
+  // The connection the server's backend accepted, from its pending events.
+  std::optional<tcp::ConnectionId> Accepted() {
+    std::optional<tcp::ConnectionId> accepted;
+    for (const auto& e : server_.Events()) {
+      if (e.kind == tcp::TcpEvent::Kind::kAccepted) accepted = e.connection;
+    }
+    return accepted;
+  }
+
+  // Sends `data` from the client's `conn` to the server's `accepted`, a millisecond per step from
+  // `now`, both net layers and timers running; returns what the server read.
+  Bytes Transfer(tcp::ConnectionId conn, tcp::ConnectionId accepted, const Bytes& data,
+                 Instant now) {
+    size_t sent = 0;
+    Bytes received;
+    Bytes buf(64 * 1024);
+    for (int step = 0; step < 20000 && received.size() < data.size(); ++step) {
+      client_.stack.SetNow(now);
+      if (sent < data.size()) {
+        sent +=
+            client_.backend.Send(conn, std::span<const uint8_t>(data).subspan(sent), now).accepted;
+      }
+      Exchange(now);
+      server_.stack.SetNow(now);
+      for (;;) {
+        auto r = server_.backend.Receive(accepted, buf, now);
+        if (r.bytes == 0) break;
+        received.insert(received.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(r.bytes));
+      }
+      Exchange(now);
+      now += 1ms;
+      client_.Poll(now);
+      server_.Poll(now);
+      Exchange(now);
+      client_.Events();
+      server_.Events();
+    }
+    return received;
+  }
+
   void Run(Instant from, Instant to, tcp::Duration step = 1ms) {
     for (Instant t = from; t <= to; t += step) {
       client_.Poll(t);
@@ -184,47 +225,14 @@ TEST_P(TcpOverNetTest, HandshakeAndBulkTransfer) {
   bool established = false;
   for (const auto& e : client_.Events()) established |= e.kind == tcp::TcpEvent::Kind::kEstablished;
   EXPECT_TRUE(established);
-  tcp::ConnectionId accepted;
-  bool got = false;
-  for (const auto& e : server_.Events()) {
-    if (e.kind == tcp::TcpEvent::Kind::kAccepted) {
-      accepted = e.connection;
-      got = true;
-    }
-  }
-  ASSERT_TRUE(got);
-  EXPECT_EQ(server_.backend.Flow(accepted), req.flow.Reversed());
+  const std::optional<tcp::ConnectionId> accepted = Accepted();
+  ASSERT_TRUE(accepted.has_value());
+  EXPECT_EQ(server_.backend.Flow(*accepted), req.flow.Reversed());
 
   // 256 KiB from client to server.
   Bytes data(256 * 1024);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 7 + i / 251);
-  size_t sent = 0;
-  Bytes received;
-  Bytes buf(64 * 1024);
-  Instant now = T(2);
-  for (int step = 0; step < 20000 && received.size() < data.size(); ++step) {
-    client_.stack.SetNow(now);
-    if (sent < data.size()) {
-      sent +=
-          client_.backend.Send(conn, std::span<const uint8_t>(data).subspan(sent), now).accepted;
-    }
-    Exchange(now);
-    server_.stack.SetNow(now);
-    for (;;) {
-      auto r = server_.backend.Receive(accepted, buf, now);
-      if (r.bytes == 0) break;
-      received.insert(received.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(r.bytes));
-    }
-    Exchange(now);
-    now += 1ms;
-    client_.Poll(now);
-    server_.Poll(now);
-    Exchange(now);
-    client_.Events();
-    server_.Events();
-  }
-  ASSERT_EQ(received.size(), data.size());
-  EXPECT_EQ(received, data);
+  EXPECT_EQ(Transfer(conn, *accepted, data, T(2)), data);
 
   // Nothing was dropped by either net layer but the other host's announcements at start (a
   // gratuitous ARP for a host not in the cache; unsolicited NAs for entries that do not exist),
@@ -266,47 +274,14 @@ TEST_P(TcpOverNetTest, PathMtuReportsFromARouterOnTheWay) {
   path_mtu_ = 1280;
   Exchange(T(1));
   client_.Events();
-  tcp::ConnectionId accepted;
-  bool got = false;
-  for (const auto& e : server_.Events()) {
-    if (e.kind == tcp::TcpEvent::Kind::kAccepted) {
-      accepted = e.connection;
-      got = true;
-    }
-  }
-  ASSERT_TRUE(got);
+  const std::optional<tcp::ConnectionId> accepted = Accepted();
+  ASSERT_TRUE(accepted.has_value());
   // Both ends announced 1460 (IPv4) or 1440 (IPv6) bytes: the path is narrower.
   EXPECT_EQ(client_.backend.Info(conn)->snd_mss, (v6() ? 1440u : 1460u) - 12u);
 
   Bytes data(200 * 1024);
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<uint8_t>(i * 13 + i / 509);
-  size_t sent = 0;
-  Bytes received;
-  Bytes buf(64 * 1024);
-  Instant now = T(2);
-  for (int step = 0; step < 20000 && received.size() < data.size(); ++step) {
-    client_.stack.SetNow(now);
-    if (sent < data.size()) {
-      sent +=
-          client_.backend.Send(conn, std::span<const uint8_t>(data).subspan(sent), now).accepted;
-    }
-    Exchange(now);
-    server_.stack.SetNow(now);
-    for (;;) {
-      auto r = server_.backend.Receive(accepted, buf, now);
-      if (r.bytes == 0) break;
-      received.insert(received.end(), buf.begin(), buf.begin() + static_cast<ptrdiff_t>(r.bytes));
-    }
-    Exchange(now);
-    now += 1ms;
-    client_.Poll(now);
-    server_.Poll(now);
-    Exchange(now);
-    client_.Events();
-    server_.Events();
-  }
-  ASSERT_EQ(received.size(), data.size());
-  EXPECT_EQ(received, data);
+  EXPECT_EQ(Transfer(conn, *accepted, data, T(2)), data);
 
   // 1280 less the IP and TCP headers and the timestamps.
   const tcp::TcpInfo info = *client_.backend.Info(conn);
