@@ -45,6 +45,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e", "lib"))
 
 import braidtest  # noqa: E402
+from braidtest.peer import json_lines  # noqa: E402
 
 PREFIX = "braid-bench-"
 TP_PORT = 5301
@@ -60,18 +61,6 @@ class BenchError(RuntimeError):
 
 
 # --- processes ------------------------------------------------------------------------------
-
-def json_lines(text):
-    out = []
-    for line in (text or "").splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                pass
-    return out
-
 
 def wait_event(proc, event, timeout, what):
     """Reads proc's stdout (binary, unbuffered pipe) line by line until a JSON line with this

@@ -381,13 +381,11 @@ def main(argv=None):
 
 # --- library side: run the script in a node ------------------------------------------------
 
-class PeerError(RuntimeError):
-    pass
-
-
-def _parse_lines(text):
+def json_lines(text):
+    """The JSON objects of a tool's output, one per line (this script, braid-testapp, tcp_peer);
+    other lines (logs) are skipped. Here because this file also runs alone, as a script."""
     out = []
-    for line in text.splitlines():
+    for line in (text or "").splitlines():
         line = line.strip()
         if line.startswith("{"):
             try:
@@ -395,6 +393,10 @@ def _parse_lines(text):
             except ValueError:
                 pass
     return out
+
+
+class PeerError(RuntimeError):
+    pass
 
 
 class PeerServer:
@@ -415,7 +417,7 @@ class PeerServer:
             line = fd.readline()
             if not line:
                 break
-            msgs = _parse_lines(line.decode(errors="replace"))
+            msgs = json_lines(line.decode(errors="replace"))
             if msgs and msgs[0].get("event") == "listening":
                 return self
             if msgs and msgs[0].get("event") == "error":
@@ -436,8 +438,8 @@ class PeerServer:
             raise PeerError("server on %s did not finish within %.0f s: %s" %
                             (self.node.name, timeout, err.decode(errors="replace")))
         self._out += out.decode(errors="replace")
-        res = [m for m in _parse_lines(self._out) if m.get("event") == "done"]
-        errors = [m for m in _parse_lines(self._out) if m.get("event") == "error"]
+        res = [m for m in json_lines(self._out) if m.get("event") == "done"]
+        errors = [m for m in json_lines(self._out) if m.get("event") == "error"]
         if errors:
             raise PeerError("server on %s: %s" % (self.node.name, errors[0]["error"]))
         return res
@@ -479,7 +481,7 @@ def client_argv(addr, port, proto="mptcp", mode="send", nbytes=0, bind=None, dev
 
 def client_result(node, returncode, stdout, stderr="", check=True):
     """The result dict from a finished client's output (PeerError if it failed and check)."""
-    msgs = [m for m in _parse_lines(stdout) if m.get("event") in ("done", "error")]
+    msgs = [m for m in json_lines(stdout) if m.get("event") in ("done", "error")]
     res = msgs[-1] if msgs else {"event": "error", "error": stderr.strip()}
     if check and (returncode != 0 or res.get("error")):
         raise PeerError("client on %s failed (exit %s): %s" %
