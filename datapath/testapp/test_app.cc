@@ -53,7 +53,8 @@ TestApp::TestApp(const AppConfig& config, ReportSink& sink, bool client_here,
       sink_(sink),
       client_here_(client_here),
       finished_everywhere_(finished_everywhere),
-      buffer_(kChunk) {}
+      buffer_(kChunk),
+      expect_(kChunk) {}
 
 tcp::Instant TestApp::now() const { return sockets_->now(); }
 
@@ -217,7 +218,7 @@ void TestApp::Drain(Conn& c) {
         c.echo.assign(got.begin(), got.end());
         c.echo_off = 0;
       } else if (!c.server && c.mode == Mode::kEcho) {
-        std::vector<uint8_t> want(r.bytes);
+        const std::span<uint8_t> want(expect_.data(), r.bytes);
         c.expect.Fill(want);
         if (!std::equal(want.begin(), want.end(), got.begin()) && c.error.empty()) {
           c.error = "echo mismatch";

@@ -171,6 +171,7 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
   bool client_done_ = false;
   std::string start_error_;
   std::vector<uint8_t> buffer_;  // receive scratch
+  std::vector<uint8_t> expect_;  // client echo: the bytes that must have come back
 };
 
 }  // namespace braid::testapp
