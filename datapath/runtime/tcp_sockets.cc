@@ -31,20 +31,6 @@ absl::Status FromTcpError(tcp::TcpError error, std::string_view what) {
 
 }  // namespace
 
-std::string_view SocketErrorName(SocketError error) {
-  switch (error) {
-    case SocketError::kRefused:
-      return "refused";
-    case SocketError::kReset:
-      return "reset";
-    case SocketError::kTimeout:
-      return "timeout";
-    case SocketError::kAborted:
-      return "aborted";
-  }
-  return "unknown";
-}
-
 std::string FormatEndpoint(const wire::IpAddress& address, uint16_t port) {
   if (wire::IsIpv4(address)) return Cat(wire::ToString(address), ":", port);
   return Cat("[", wire::ToString(address), "]:", port);
@@ -90,6 +76,13 @@ void TcpSockets::Track(SocketId socket, SocketHandler* handler, const tcp::FlowK
 absl::StatusOr<ListenerId> TcpSockets::Listen(uint16_t port, const tcp::TcpConfig& config,
                                               SocketHandler* handler,
                                               const std::optional<wire::IpAddress>& local) {
+  return ListenWithHooks(port, config, handler, local, nullptr);
+}
+
+absl::StatusOr<ListenerId> TcpSockets::ListenWithHooks(uint16_t port, const tcp::TcpConfig& config,
+                                                       SocketHandler* handler,
+                                                       const std::optional<wire::IpAddress>& local,
+                                                       tcp::ListenHooks* hooks) {
   if (handler == nullptr) return absl::InvalidArgumentError("listen: no handler");
   if (port == 0) return absl::InvalidArgumentError("listen: port 0");
   tcp::TcpConfig c = config;
@@ -111,7 +104,7 @@ absl::StatusOr<ListenerId> TcpSockets::Listen(uint16_t port, const tcp::TcpConfi
   // would hold every jumbo-frame path at the default 1460.
   if (mtu != 0) c.mss = MssFor(mtu);
   ListenerId id;
-  const tcp::TcpError error = tcp_.Listen(local ? &*local : nullptr, port, c, nullptr, &id);
+  const tcp::TcpError error = tcp_.Listen(local ? &*local : nullptr, port, c, hooks, &id);
   if (error != tcp::TcpError::kOk) {
     return FromTcpError(error, Cat("listen on port ", port));
   }
@@ -129,6 +122,14 @@ absl::StatusOr<SocketId> TcpSockets::Connect(const wire::IpAddress& remote, uint
                                              const tcp::TcpConfig& config, SocketHandler* handler,
                                              tcp::Instant now,
                                              const std::optional<wire::IpAddress>& bind) {
+  return ConnectWithHooks(remote, port, config, handler, now, bind, nullptr);
+}
+
+absl::StatusOr<SocketId> TcpSockets::ConnectWithHooks(const wire::IpAddress& remote, uint16_t port,
+                                                      const tcp::TcpConfig& config,
+                                                      SocketHandler* handler, tcp::Instant now,
+                                                      const std::optional<wire::IpAddress>& bind,
+                                                      tcp::TcpHooks* hooks) {
   const std::string where = Cat("connect to ", FormatEndpoint(remote, port));
   if (handler == nullptr) return absl::InvalidArgumentError(Cat(where, ": no handler"));
   if (port == 0) return absl::InvalidArgumentError(Cat(where, ": port 0"));
@@ -161,8 +162,7 @@ absl::StatusOr<SocketId> TcpSockets::Connect(const wire::IpAddress& remote, uint
     const tcp::FlowKey flow{hop->source, *local_port, remote, port};
     tcp::ConnectionId id;
     SetNow(now);
-    const tcp::TcpError error =
-        tcp_.Connect({.flow = flow, .config = c, .hooks = nullptr}, now, &id);
+    const tcp::TcpError error = tcp_.Connect({.flow = flow, .config = c, .hooks = hooks}, now, &id);
     if (error == tcp::TcpError::kOk) {
       ++counters_.connects;
       Track(id, handler, flow, /*reserved=*/true);
@@ -207,6 +207,17 @@ absl::Status TcpSockets::Close(SocketId socket, tcp::Instant now) {
   if (Find(socket) == nullptr) return absl::NotFoundError("close: no such socket");
   SetNow(now);
   return FromTcpError(tcp_.Close(socket, now), "close");
+}
+
+absl::Status TcpSockets::SendAck(SocketId socket, tcp::Instant now) {
+  if (Find(socket) == nullptr) return absl::NotFoundError("send ack: no such socket");
+  SetNow(now);
+  return FromTcpError(tcp_.SendAck(socket, now), "send ack");
+}
+
+bool TcpSockets::PathUp(const wire::IpAddress& local) const {
+  const std::optional<net::InterfaceId> id = net_.InterfaceOf(local);
+  return id.has_value() && net_.interface(*id)->up;
 }
 
 absl::Status TcpSockets::SetHandler(SocketId socket, SocketHandler* handler) {
@@ -279,6 +290,7 @@ void TcpSockets::Deliver(const tcp::TcpEvent& event) {
       h->OnAcked(event.connection, event.bytes);
       break;
     case Kind::kRetransmitTimeout:
+      h->OnRetransmitTimeout(event.connection, event.count);
       break;
     case Kind::kPeerFin:
       h->OnPeerFin(event.connection);

@@ -33,6 +33,7 @@
 #include "datapath/net/port_allocator.h"
 #include "datapath/tcp/adapter.h"
 #include "datapath/tcp/flow.h"
+#include "datapath/tcp/socket_api.h"
 #include "datapath/tcp/tcp_config.h"
 #include "datapath/tcp/tcp_info.h"
 #include "datapath/tcp/time.h"
@@ -40,41 +41,11 @@
 
 namespace braid::runtime {
 
-using SocketId = tcp::ConnectionId;
+using SocketId = tcp::SocketId;
 using ListenerId = tcp::ListenerId;
-
-// Why a connection ended abnormally (OnError). The names are what the test apps report.
-enum class SocketError : uint8_t {
-  kRefused,  // RST in answer to our SYN (RFC 9293 §3.10.7.3)
-  kReset,    // RST from the peer on an established connection
-  kTimeout,  // retransmissions, SYN retries or keepalives exhausted
-  kAborted,  // we reset it (Abort, or Close with unread data)
-};
-std::string_view SocketErrorName(SocketError error);
-
-// Events for one socket or listener. Every method has an empty default so an app overrides only
-// what it needs. Called from TcpSockets::Dispatch, on the worker's thread.
-class SocketHandler {
- public:
-  virtual ~SocketHandler() = default;
-  // Active open completed (SYN-ACK received and acknowledged).
-  virtual void OnConnected(SocketId /*socket*/) {}
-  // On the listener's handler: a passive connection is established. The socket inherits the
-  // listener's handler unless SetHandler changes it.
-  virtual void OnAccepted(ListenerId /*listener*/, SocketId /*socket*/) {}
-  // In-order bytes are waiting for Receive (`available` of them).
-  virtual void OnReadable(SocketId /*socket*/, size_t /*available*/) {}
-  // Send-buffer space is back after a Send that took less than offered.
-  virtual void OnWritable(SocketId /*socket*/) {}
-  // The peer acknowledged `bytes` more of what we sent.
-  virtual void OnAcked(SocketId /*socket*/, uint64_t /*bytes*/) {}
-  // The peer's FIN: once the readable bytes are read, Receive returns fin = true.
-  virtual void OnPeerFin(SocketId /*socket*/) {}
-  // The connection failed; OnClosed follows.
-  virtual void OnError(SocketId /*socket*/, SocketError /*error*/) {}
-  // The connection is gone; the id is invalid after this returns.
-  virtual void OnClosed(SocketId /*socket*/) {}
-};
+using SocketError = tcp::SocketError;
+using SocketHandler = tcp::SocketHandler;
+using tcp::SocketErrorName;
 
 struct TcpSocketsConfig {
   // The worker's ephemeral port slice (steering sends replies to these ports to this worker).
@@ -94,7 +65,7 @@ struct TcpSocketsCounters {
   uint64_t events_unclaimed = 0;  // engine events for a socket with no handler (none expected)
 };
 
-class TcpSockets {
+class TcpSockets final : public tcp::SubflowSocketApi {
  public:
   TcpSockets(const TcpSocketsConfig& config, tcp::TcpBackend& tcp, net::NetStack& net);
   TcpSockets(const TcpSockets&) = delete;
@@ -104,40 +75,59 @@ class TcpSockets {
   // smallest MTU among the interfaces (or of `local`'s interface). `handler` must outlive the
   // listener. Errors: AlreadyExists (port taken), InvalidArgument (bad config, unknown address),
   // ResourceExhausted.
-  absl::StatusOr<ListenerId> Listen(uint16_t port, const tcp::TcpConfig& config,
-                                    SocketHandler* handler,
-                                    const std::optional<wire::IpAddress>& local = std::nullopt);
-  absl::Status StopListening(ListenerId listener);
+  absl::StatusOr<ListenerId> Listen(
+      uint16_t port, const tcp::TcpConfig& config, SocketHandler* handler,
+      const std::optional<wire::IpAddress>& local = std::nullopt) override;
+  absl::Status StopListening(ListenerId listener) override;
 
   // Opens a connection to remote:port; the SYN leaves now (or when the next hop is resolved).
   // `bind`: the source address (its path is used); nullopt: chosen by route. Errors name the
   // destination: Unavailable (no route), ResourceExhausted (no free port, table full; a port
   // whose 4-tuple is in TIME-WAIT is skipped), InvalidArgument (bad config, `bind` not local or
   // of the other family).
-  absl::StatusOr<SocketId> Connect(const wire::IpAddress& remote, uint16_t port,
-                                   const tcp::TcpConfig& config, SocketHandler* handler,
-                                   tcp::Instant now,
-                                   const std::optional<wire::IpAddress>& bind = std::nullopt);
+  absl::StatusOr<SocketId> Connect(
+      const wire::IpAddress& remote, uint16_t port, const tcp::TcpConfig& config,
+      SocketHandler* handler, tcp::Instant now,
+      const std::optional<wire::IpAddress>& bind = std::nullopt) override;
 
   // Data. Send takes what fits in the send buffer (0 when full: OnWritable follows).
-  size_t Send(SocketId socket, std::span<const uint8_t> bytes, tcp::Instant now);
-  tcp::ReceiveResult Receive(SocketId socket, std::span<uint8_t> out, tcp::Instant now);
+  size_t Send(SocketId socket, std::span<const uint8_t> bytes, tcp::Instant now) override;
+  tcp::ReceiveResult Receive(SocketId socket, std::span<uint8_t> out, tcp::Instant now) override;
   // Half close (FIN after queued data), reset, and release of the handle.
-  absl::Status Shutdown(SocketId socket, tcp::Instant now);
-  absl::Status Abort(SocketId socket, tcp::Instant now);
-  absl::Status Close(SocketId socket, tcp::Instant now);
+  absl::Status Shutdown(SocketId socket, tcp::Instant now) override;
+  absl::Status Abort(SocketId socket, tcp::Instant now) override;
+  absl::Status Close(SocketId socket, tcp::Instant now) override;
 
-  absl::Status SetHandler(SocketId socket, SocketHandler* handler);
-  std::optional<tcp::TcpInfo> Info(SocketId socket) const { return tcp_.Info(socket); }
-  std::optional<tcp::FlowKey> Flow(SocketId socket) const { return tcp_.Flow(socket); }
+  absl::Status SetHandler(SocketId socket, SocketHandler* handler) override;
+  std::optional<tcp::TcpInfo> Info(SocketId socket) const override { return tcp_.Info(socket); }
+  std::optional<tcp::FlowKey> Flow(SocketId socket) const override { return tcp_.Flow(socket); }
+
+  // For MPTCP (tcp::SubflowSocketApi).
+  absl::StatusOr<SocketId> ConnectWithHooks(const wire::IpAddress& remote, uint16_t port,
+                                            const tcp::TcpConfig& config, SocketHandler* handler,
+                                            tcp::Instant now,
+                                            const std::optional<wire::IpAddress>& bind,
+                                            tcp::TcpHooks* hooks) override;
+  absl::StatusOr<ListenerId> ListenWithHooks(uint16_t port, const tcp::TcpConfig& config,
+                                             SocketHandler* handler,
+                                             const std::optional<wire::IpAddress>& local,
+                                             tcp::ListenHooks* hooks) override;
+  absl::Status SendAck(SocketId socket, tcp::Instant now) override;
+  std::optional<tcp::SendState> GetSendState(SocketId socket) const override {
+    return tcp_.GetSendState(socket);
+  }
+  bool IsLocalAddress(const wire::IpAddress& local) const override {
+    return net_.InterfaceOf(local).has_value();
+  }
+  bool PathUp(const wire::IpAddress& local) const override;
 
   // Delivers every queued engine event and ICMP event to its handler; handlers may call this API
   // (events they cause are delivered in the same call). Returns the number of events delivered.
-  size_t Dispatch(tcp::Instant now);
+  size_t Dispatch(tcp::Instant now) override;
 
   // The latest time this API was given (Dispatch or any call taking `now`): handlers, which are
   // called without one, pass it to the calls they make.
-  tcp::Instant now() const { return now_; }
+  tcp::Instant now() const override { return now_; }
   size_t open_sockets() const { return open_; }
   const TcpSocketsCounters& counters() const { return counters_; }
   const net::EphemeralPortAllocator& ports() const { return ports_; }

@@ -84,6 +84,9 @@ struct SegmentInfo {
   // numbers. irs is meaningful once the peer's SYN was seen.
   wire::TcpSeq iss;
   wire::TcpSeq irs;
+  // Incoming only: the advertised window, scaled (RFC 7323 §2.3; a SYN's is never scaled). MPTCP
+  // reads it relative to the DATA_ACK the segment carries (RFC 8684 §3.3.4).
+  uint32_t window = 0;
 };
 
 enum class InputVerdict : uint8_t {
@@ -122,6 +125,9 @@ struct SynDecision {
   TcpHooks* hooks = nullptr;
   // Upper layer's cookie, handed back with the kAccepted event (e.g. MPTCP's connection slot).
   uint64_t user_data = 0;
+  // The new connection's settings when not the listener's (MPTCP: a subflow's congestion control
+  // coupled with its connection's other subflows). Must stay valid until the accept completes.
+  const TcpConfig* config = nullptr;
 };
 
 class ListenHooks {
@@ -168,6 +174,24 @@ struct SendResult {
   wire::TcpSeq first_seq;  // subflow sequence number of the first accepted byte
 };
 
+// The part of TcpInfo a scheduler reads for every chunk it places (TcpBackend::GetSendState):
+// cheap to take, no counters.
+struct SendState {
+  TcpState state = TcpState::kClosed;
+  CaState ca_state = CaState::kOpen;
+  wire::TcpSeq snd_una, snd_nxt;
+  uint64_t cwnd = 0;       // bytes
+  uint64_t in_flight = 0;  // bytes (RFC 6675 pipe, or FlightSize)
+  uint32_t unsent = 0;     // queued bytes never sent
+  uint32_t send_queue = 0;
+  uint32_t send_free = 0;  // room left in the send buffer
+  uint32_t snd_wnd = 0;    // the peer's window, scaled
+  uint32_t snd_mss = 0;
+  Duration srtt{}, rttvar{}, min_rtt{}, rto{};
+  uint32_t backoff = 0;  // consecutive RTOs without progress
+  uint64_t delivery_rate_bps = 0;
+};
+
 struct ReceiveResult {
   size_t bytes = 0;        // bytes copied out
   wire::TcpSeq first_seq;  // sequence number of the first of them
@@ -212,7 +236,13 @@ class TcpBackend {
   // The app is done with the handle: shut down if not yet, and release when fully closed.
   virtual TcpError Close(ConnectionId id, Instant now) = 0;
 
+  // A pure ACK now, with the hook's options: how the upper layer sends what rides on no data
+  // (MPTCP's DATA_ACK and DATA_FIN, ADD_ADDR, MP_PRIO, the MP_JOIN third ACK again). Refused with
+  // kInvalidState before the connection is synchronized or after it closed.
+  virtual TcpError SendAck(ConnectionId id, Instant now) = 0;
+
   virtual std::optional<TcpInfo> Info(ConnectionId id) const = 0;
+  virtual std::optional<SendState> GetSendState(ConnectionId id) const = 0;
   virtual std::optional<FlowKey> Flow(ConnectionId id) const = 0;
 
   // A segment from the network (checksum verified by the net layer).

@@ -14,6 +14,14 @@ CongestionController MakeNewReno(const CcParams& params) {
   return CongestionController(NewReno(params.common, params.newreno));
 }
 
+CongestionController MakeLia(const CcParams& params) {
+  return CongestionController(Lia(params.common, params.newreno, params.coupling));
+}
+
+CongestionController MakeOlia(const CcParams& params) {
+  return CongestionController(Olia(params.common, params.newreno, params.coupling));
+}
+
 bool ValidName(std::string_view name) {
   if (name.empty() || name.size() > CongestionControlRegistry::kMaxNameLen) return false;
   return std::all_of(name.begin(), name.end(), [](char c) {
@@ -45,6 +53,8 @@ CongestionControlRegistry::CongestionControlRegistry() {
   // The default goes first; Unregister() refuses to remove it.
   (void)Register(kDefaultName, &MakeCubic);
   (void)Register(NewReno::kName, &MakeNewReno);
+  (void)Register(Lia::kName, &MakeLia);
+  (void)Register(Olia::kName, &MakeOlia);
 }
 
 const CongestionControlRegistry::Entry* CongestionControlRegistry::Find(

@@ -5,10 +5,10 @@
 //
 // Dispatch is static: CongestionController holds a std::variant of the algorithms and forwards each
 // event with std::visit, so the per-ACK call is a jump on the variant's index, not a virtual call.
-// Adding an algorithm (for MPTCP, LIA RFC 6356 or OLIA) is one more alternative satisfying
-// CongestionControlAlgorithm (cc_types.h), one more config in CcParams and one Register() line in
-// the registry's constructor. A coupled controller keeps a pointer to the coupling state its MPTCP
-// connection owns; the events stay the same.
+// Adding an algorithm is one more alternative satisfying CongestionControlAlgorithm (cc_types.h),
+// one more config in CcParams and one Register() line in the registry's constructor. MPTCP's
+// coupled controllers (lia.h, olia.h) also hold the coupling state their MPTCP connection owns
+// (coupled_group.h, CcParams::coupling); the events stay the same.
 //
 // Contract: what the connection calls, and when. All windows are bytes; `now` is engine time.
 //  0. Construction: registry.Create(name, params) at connection setup, with params.common.smss the
@@ -45,6 +45,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -53,8 +54,11 @@
 #include <variant>
 
 #include "datapath/tcp/cc_types.h"
+#include "datapath/tcp/coupled_group.h"
 #include "datapath/tcp/cubic.h"
+#include "datapath/tcp/lia.h"
 #include "datapath/tcp/newreno.h"
+#include "datapath/tcp/olia.h"
 #include "datapath/tcp/time.h"
 #include "datapath/wire/result.h"
 
@@ -62,10 +66,12 @@ namespace braid::tcp {
 
 static_assert(CongestionControlAlgorithm<NewReno>);
 static_assert(CongestionControlAlgorithm<Cubic>);
+static_assert(CongestionControlAlgorithm<Lia>);
+static_assert(CongestionControlAlgorithm<Olia>);
 
 class CongestionController {
  public:
-  using Algorithm = std::variant<NewReno, Cubic>;
+  using Algorithm = std::variant<NewReno, Cubic, Lia, Olia>;
 
   template <typename T>
   requires CongestionControlAlgorithm<T> && std::is_constructible_v<Algorithm, T&&>
@@ -128,6 +134,9 @@ struct CcParams {
   CcCommonConfig common;
   NewRenoConfig newreno;
   CubicConfig cubic;
+  // The MPTCP connection's coupling state, for the coupled algorithms ("lia", "olia"; they also
+  // read `newreno`). Null for a plain TCP connection; the others ignore it.
+  std::shared_ptr<CoupledGroup> coupling;
 };
 
 using CcFactory = CongestionController (*)(const CcParams& params);
@@ -155,7 +164,8 @@ class CongestionControlRegistry {
   // Like the kernel's TCP_CA_NAME_MAX (16 with the NUL).
   static constexpr size_t kMaxNameLen = 15;
 
-  // Holds the built-ins: "cubic" (the default) and "newreno".
+  // Holds the built-ins: "cubic" (the default), "newreno", and MPTCP's coupled "lia" (RFC 6356)
+  // and "olia".
   CongestionControlRegistry();
 
   [[nodiscard]] CcError Register(std::string_view name, CcFactory factory);
@@ -171,10 +181,10 @@ class CongestionControlRegistry {
   size_t size() const { return size_; }
   std::string_view name_at(size_t i) const;
 
-  // "cubic (default), newreno".
+  // "cubic (default), newreno, lia, olia".
   std::string KnownNames() const;
   // A sentence for logs and gRPC status, naming the algorithm and, for an unknown name, the known
-  // ones: `unknown congestion control "bbr"; known: cubic (default), newreno`.
+  // ones: `unknown congestion control "bbr"; known: cubic (default), newreno, lia, olia`.
   std::string ErrorMessage(CcError error, std::string_view name) const;
 
  private:

@@ -291,7 +291,9 @@ class TcpConnection::Impl {
                        .payload_len = static_cast<uint32_t>(seg.payload.size()),
                        .retransmission = false,
                        .iss = iss_,
-                       .irs = irs_known_ ? irs_ : (h.flags.syn() ? h.seq : irs_)};
+                       .irs = irs_known_ ? irs_ : (h.flags.syn() ? h.seq : irs_),
+                       .window = h.flags.syn() ? uint32_t{h.window}
+                                               : static_cast<uint32_t>(h.window) << snd_wscale_};
       switch (hooks_->OnInput(info, h.options)) {
         case InputVerdict::kAccept:
           break;
@@ -417,6 +419,43 @@ class TcpConnection::Impl {
   const FlowKey& flow() const { return flow_; }
 
   ConnectionEvents TakeEvents() { return std::exchange(events_, ConnectionEvents{}); }
+
+  bool SendAckNow(Instant now, SegmentSink& out) {
+    switch (state_) {
+      case TcpState::kEstablished:
+      case TcpState::kFinWait1:
+      case TcpState::kFinWait2:
+      case TcpState::kCloseWait:
+      case TcpState::kClosing:
+      case TcpState::kLastAck:
+        SendAck(now, out);
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  SendState GetSendState() const {
+    SendState st;
+    st.state = state_;
+    st.ca_state = CurrentCaState();
+    st.snd_una = queue_.snd_una();
+    st.snd_nxt = queue_.snd_nxt();
+    st.cwnd = cc_.cwnd();
+    st.in_flight = recovery_.Pipe(queue_);
+    st.unsent = UnsentBytes();
+    st.send_queue = static_cast<uint32_t>(send_buf_.size());
+    st.send_free = static_cast<uint32_t>(send_buf_.free());
+    st.snd_wnd = snd_wnd_;
+    st.snd_mss = smss_;
+    st.srtt = rtt_.srtt();
+    st.rttvar = rtt_.rttvar();
+    st.min_rtt = rtt_.min_rtt();
+    st.rto = rtt_.rto();
+    st.backoff = rtt_.backoff();
+    st.delivery_rate_bps = delivery_rate_bps_;
+    return st;
+  }
 
   TcpInfo Info() const {
     TcpInfo info;
@@ -1184,6 +1223,7 @@ class TcpConnection::Impl {
     CcParams params;
     params.common.smss = smss_;
     params.common.initial_window_segments = config_.initial_window_segments;
+    params.coupling = config_.coupling;
     auto cc = Registry().Create(config_.congestion_control, params);
     if (cc.ok()) cc_ = cc.value();
     rack_on_ = config_.rack_tlp && sack_ok_;
@@ -2063,6 +2103,7 @@ std::optional<CongestionController> MakeController(const TcpConfig& config) {
   CcParams params;
   params.common.smss = config.mss;
   params.common.initial_window_segments = config.initial_window_segments;
+  params.coupling = config.coupling;
   auto cc = Registry().Create(config.congestion_control, params);
   if (!cc.ok()) return std::nullopt;
   return cc.value();
@@ -2152,6 +2193,10 @@ TcpError TcpConnection::Close(Instant now, SegmentSink& out) { return impl_->Clo
 TcpState TcpConnection::state() const { return impl_->state(); }
 const FlowKey& TcpConnection::flow() const { return impl_->flow(); }
 TcpInfo TcpConnection::Info() const { return impl_->Info(); }
+SendState TcpConnection::GetSendState() const { return impl_->GetSendState(); }
+bool TcpConnection::SendAckNow(Instant now, SegmentSink& out) {
+  return impl_->SendAckNow(now, out);
+}
 ConnectionEvents TcpConnection::TakeEvents() { return impl_->TakeEvents(); }
 void TcpConnection::SetNagle(bool on) { impl_->SetNagle(on); }
 void TcpConnection::SetKeepalive(bool on) { impl_->SetKeepalive(on); }

@@ -135,9 +135,13 @@ class TcpConnection {
   // FIN (RFC 2525 §2.17, as Linux does).
   TcpError Close(Instant now, SegmentSink& out);
 
+  // A pure ACK now (TcpBackend::SendAck); false when not synchronized or closed.
+  bool SendAckNow(Instant now, SegmentSink& out);
+
   TcpState state() const;
   const FlowKey& flow() const;
   TcpInfo Info() const;
+  SendState GetSendState() const;
   // Events raised since the last call, then cleared.
   ConnectionEvents TakeEvents();
   // Socket options that may change at any time.

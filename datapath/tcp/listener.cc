@@ -242,6 +242,7 @@ ListenVerdict TcpListener::OnSyn(const FlowKey& flow, const InboundSegment& segm
   }
 
   ListenVerdict v = Verdict(ListenVerdict::Action::kOpen, decision.hooks, decision.user_data);
+  v.config = decision.config;
   v.open.flow = flow;
   v.open.irs = h.seq;
   v.open.iss = iss;

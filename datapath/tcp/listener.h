@@ -74,6 +74,7 @@ struct ListenVerdict {
   PassiveOpen open;  // kOpen, kOpenFromCookie
   TcpHooks* hooks = nullptr;
   uint64_t user_data = 0;
+  const TcpConfig* config = nullptr;  // SynDecision::config
 };
 
 class TcpListener {

@@ -459,6 +459,24 @@ TcpError NativeTcpBackend::Close(ConnectionId id, Instant now) {
   return TcpError::kOk;
 }
 
+TcpError NativeTcpBackend::SendAck(ConnectionId id, Instant now) {
+  Slot* s = Find(id);
+  if (s == nullptr) return TcpError::kInvalidHandle;
+  if (s->closed || !s->conn) return TcpError::kInvalidState;
+  now_ = now;
+  current_ = id.index;
+  const bool sent = s->conn->SendAckNow(now, tx_);
+  current_ = kNone;
+  Service(id.index, now);
+  return sent ? TcpError::kOk : TcpError::kInvalidState;
+}
+
+std::optional<SendState> NativeTcpBackend::GetSendState(ConnectionId id) const {
+  const Slot* s = Find(id);
+  if (s == nullptr || !s->conn) return std::nullopt;
+  return s->conn->GetSendState();
+}
+
 std::optional<TcpInfo> NativeTcpBackend::Info(ConnectionId id) const {
   const Slot* s = Find(id);
   if (s == nullptr || !s->conn) return std::nullopt;
@@ -568,10 +586,10 @@ void NativeTcpBackend::CreatePassive(TcpListener& listener, const ListenVerdict&
   }
   TcpError error = TcpError::kOk;
   current_ = *index;
+  const TcpConfig& config = v.config != nullptr ? *v.config : listener.config();
   std::unique_ptr<TcpConnection> conn =
-      cookie ? TcpConnection::AcceptCookie(listener.config(), v.open, segment, v.hooks, now, tx_,
-                                           &error)
-             : TcpConnection::AcceptSyn(listener.config(), v.open, v.hooks, now, tx_, &error);
+      cookie ? TcpConnection::AcceptCookie(config, v.open, segment, v.hooks, now, tx_, &error)
+             : TcpConnection::AcceptSyn(config, v.open, v.hooks, now, tx_, &error);
   current_ = kNone;
   if (!conn) {
     FreeSlot(*index);

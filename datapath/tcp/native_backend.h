@@ -114,7 +114,9 @@ class NativeTcpBackend final : public TcpBackend {
   TcpError Shutdown(ConnectionId id, Instant now) override;
   TcpError Abort(ConnectionId id, Instant now) override;
   TcpError Close(ConnectionId id, Instant now) override;
+  TcpError SendAck(ConnectionId id, Instant now) override;
   std::optional<TcpInfo> Info(ConnectionId id) const override;
+  std::optional<SendState> GetSendState(ConnectionId id) const override;
   std::optional<FlowKey> Flow(ConnectionId id) const override;
   void Input(const FlowKey& flow, const InboundSegment& segment, Instant now) override;
   void OnPathMtu(const FlowKey& flow, uint32_t path_mtu, wire::TcpSeq quoted_seq,

@@ -33,11 +33,16 @@ uint64_t NewReno::LossSsthresh(uint64_t flight) const {
 }
 
 void NewReno::OnAck(const AckEvent& ack) {
+  const uint64_t acked = AckSlowStart(ack);
+  if (acked > 0) AvoidanceStep(acked, cwnd_);
+}
+
+uint64_t NewReno::AckSlowStart(const AckEvent& ack) {
   // The connection's view of recovery is authoritative: an ACK outside recovery also clears a
   // recovery whose end was never reported, so a later stray OnRecoveryExit() cannot shrink cwnd.
-  if (ack.in_recovery || ack.bytes_acked == 0) return;
+  if (ack.in_recovery || ack.bytes_acked == 0) return 0;
   in_recovery_ = false;
-  if (!ack.cwnd_limited) return;
+  if (!ack.cwnd_limited) return 0;
   const uint64_t smss = common_.smss;
   uint64_t acked = ack.bytes_acked;
 
@@ -49,22 +54,34 @@ void NewReno::OnAck(const AckEvent& ack) {
     const uint64_t room = ssthresh_ - cwnd_;
     if (increase < room) {
       cwnd_ += increase;
-      return;
+      return 0;
     }
     // Slow start ends at ssthresh; what was not needed to get there counts in avoidance.
     cwnd_ = ssthresh_;
     after_rto_ = false;
     acked = acked > room ? acked - room : 0;
-    if (acked == 0) return;
   }
+  return acked;
+}
 
-  // RFC 3465 §2.1: once bytes_acked reaches cwnd, subtract cwnd and add one SMSS. One step per ACK;
-  // any excess carries over to the next ACK.
-  ca_bytes_acked_ += acked;
-  if (ca_bytes_acked_ >= cwnd_) {
-    ca_bytes_acked_ -= cwnd_;
-    cwnd_ += smss;
+void NewReno::AvoidanceStep(uint64_t acked, uint64_t bytes_per_smss, bool grow) {
+  if (grow != ca_growing_) {
+    ca_growing_ = grow;
+    ca_bytes_acked_ = 0;
   }
+  // RFC 3465 §2.1: once bytes_acked reaches the threshold (cwnd for Reno), subtract it and add one
+  // SMSS. One step per ACK; any excess carries over to the next ACK.
+  const uint64_t smss = common_.smss;
+  const uint64_t threshold = std::max<uint64_t>(bytes_per_smss, 1);
+  ca_bytes_acked_ += acked;
+  if (ca_bytes_acked_ < threshold) return;
+  ca_bytes_acked_ -= threshold;
+  if (grow) {
+    cwnd_ += smss;
+    return;
+  }
+  cwnd_ = std::max(cwnd_ > smss ? cwnd_ - smss : 0, 2 * smss);
+  ssthresh_ = std::min(ssthresh_, cwnd_);
 }
 
 void NewReno::OnCongestionEvent(const CongestionEvent& ev) {

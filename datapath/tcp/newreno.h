@@ -65,6 +65,20 @@ class NewReno {
   bool in_recovery() const { return in_recovery_; }
   std::string_view name() const { return kName; }
 
+  // For the coupled MPTCP controllers (lia.h, olia.h), which keep everything of NewReno but the
+  // pace of congestion avoidance. OnAck(ack) is AckSlowStart(ack) followed by
+  // AvoidanceStep(rest, cwnd(), true).
+  //
+  // OnAck() up to congestion avoidance: returns the bytes of this ACK left for avoidance, 0 when
+  // the ACK grows nothing (recovery, not cwnd-limited) or slow start used all of it.
+  uint64_t AckSlowStart(const AckEvent& ack);
+  // RFC 3465 §2.1 byte counting at a chosen pace: cwnd moves by one SMSS each time
+  // `bytes_per_smss` acknowledged bytes have been counted (at most one step per call; the excess
+  // carries over). Upwards if `grow`; downwards otherwise, never below 2·SMSS and taking ssthresh
+  // down with cwnd, so that the flow stays in congestion avoidance rather than slow-starting back
+  // up. Bytes counted in one direction are dropped when the direction changes.
+  void AvoidanceStep(uint64_t acked, uint64_t bytes_per_smss, bool grow = true);
+
  private:
   uint64_t LossSsthresh(uint64_t flight) const;
 
@@ -75,6 +89,8 @@ class NewReno {
   // RFC 3465 §2.1 bytes_acked: bytes acknowledged in congestion avoidance not yet turned into
   // window.
   uint64_t ca_bytes_acked_ = 0;
+  // Direction of the bytes in ca_bytes_acked_ (only coupled controllers ever shrink).
+  bool ca_growing_ = true;
   bool in_recovery_ = false;
   // In the slow start that follows an RTO (ABC's L = 1).
   bool after_rto_ = false;

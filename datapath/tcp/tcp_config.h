@@ -4,8 +4,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "datapath/tcp/coupled_group.h"
 #include "datapath/tcp/rtt_estimator.h"
 #include "datapath/tcp/time.h"
 
@@ -35,6 +37,9 @@ struct TcpConfig {
 
   // --- Congestion control and loss recovery ---
   std::string congestion_control = "cubic";
+  // Set by MPTCP per connection, shared by its subflows, for the coupled algorithms ("lia",
+  // "olia"); ignored by uncoupled algorithms.
+  std::shared_ptr<CoupledGroup> coupling;
   uint32_t initial_window_segments = 10;  // RFC 6928
   bool rack_tlp = true;                   // RFC 8985 (Linux default)
   RttEstimatorConfig rtt;                 // RFC 6298: min/max/initial RTO

@@ -141,6 +141,12 @@ class EchoBackend : public tcp::TcpBackend {
   tcp::TcpError Close(tcp::ConnectionId, tcp::Instant) override {
     return tcp::TcpError::kInvalidHandle;
   }
+  tcp::TcpError SendAck(tcp::ConnectionId, tcp::Instant) override {
+    return tcp::TcpError::kInvalidHandle;
+  }
+  std::optional<tcp::SendState> GetSendState(tcp::ConnectionId) const override {
+    return std::nullopt;
+  }
   std::optional<tcp::TcpInfo> Info(tcp::ConnectionId) const override { return std::nullopt; }
   std::optional<tcp::FlowKey> Flow(tcp::ConnectionId) const override { return std::nullopt; }
   // The driver checks the stack's ICMP events itself (LLVMFuzzerTestOneInput); nothing calls these.

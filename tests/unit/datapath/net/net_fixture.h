@@ -105,6 +105,12 @@ class RecordingBackend : public tcp::TcpBackend {
   }
   tcp::TcpError Abort(tcp::ConnectionId, Instant) override { return tcp::TcpError::kInvalidHandle; }
   tcp::TcpError Close(tcp::ConnectionId, Instant) override { return tcp::TcpError::kInvalidHandle; }
+  tcp::TcpError SendAck(tcp::ConnectionId, Instant) override {
+    return tcp::TcpError::kInvalidHandle;
+  }
+  std::optional<tcp::SendState> GetSendState(tcp::ConnectionId) const override {
+    return std::nullopt;
+  }
   std::optional<tcp::TcpInfo> Info(tcp::ConnectionId) const override { return std::nullopt; }
   std::optional<tcp::FlowKey> Flow(tcp::ConnectionId) const override { return std::nullopt; }
   void Input(const tcp::FlowKey& flow, const tcp::InboundSegment& segment, Instant now) override {

@@ -49,9 +49,11 @@ TEST(CongestionControlRegistryTest, DefaultIsCubic) {
 
 TEST(CongestionControlRegistryTest, CreateByName) {
   CongestionControlRegistry registry;
-  ASSERT_EQ(registry.size(), 2u);
+  ASSERT_EQ(registry.size(), 4u);
   EXPECT_TRUE(registry.Contains("cubic"));
   EXPECT_TRUE(registry.Contains("newreno"));
+  EXPECT_TRUE(registry.Contains("lia"));
+  EXPECT_TRUE(registry.Contains("olia"));
 
   auto reno = registry.Create("newreno", Params());
   ASSERT_TRUE(reno.ok());
@@ -70,9 +72,9 @@ TEST(CongestionControlRegistryTest, UnknownNameIsAClearError) {
   ASSERT_FALSE(cc.ok());
   EXPECT_EQ(cc.error(), CcError::kUnknownName);
   EXPECT_EQ(CcErrorName(cc.error()), "unknown_name");
-  EXPECT_EQ(registry.KnownNames(), "cubic (default), newreno");
+  EXPECT_EQ(registry.KnownNames(), "cubic (default), newreno, lia, olia");
   EXPECT_EQ(registry.ErrorMessage(cc.error(), "bbr"),
-            "unknown congestion control \"bbr\"; known: cubic (default), newreno");
+            "unknown congestion control \"bbr\"; known: cubic (default), newreno, lia, olia");
   // Names are exact: no case folding.
   EXPECT_FALSE(registry.Create("CUBIC", Params()).ok());
 }
@@ -86,7 +88,7 @@ TEST(CongestionControlRegistryTest, DefaultCannotBeRemoved) {
   EXPECT_EQ(registry.Unregister("newreno"), CcError::kNone);
   EXPECT_FALSE(registry.Contains("newreno"));
   EXPECT_EQ(registry.Create("newreno", Params()).error(), CcError::kUnknownName);
-  EXPECT_EQ(registry.KnownNames(), "cubic (default)");
+  EXPECT_EQ(registry.KnownNames(), "cubic (default), lia, olia");
   EXPECT_EQ(registry.Unregister("newreno"), CcError::kUnknownName);
   EXPECT_EQ(registry.CreateDefault(Params()).name(), "cubic");
 }
@@ -100,7 +102,7 @@ CongestionController MakeSlowReno(const CcParams& params) {
 TEST(CongestionControlRegistryTest, RegisterValidatesNames) {
   CongestionControlRegistry registry;
   EXPECT_EQ(registry.Register("reno-l1", &MakeSlowReno), CcError::kNone);
-  EXPECT_EQ(registry.KnownNames(), "cubic (default), newreno, reno-l1");
+  EXPECT_EQ(registry.KnownNames(), "cubic (default), newreno, lia, olia, reno-l1");
   auto cc = registry.Create("reno-l1", Params());
   ASSERT_TRUE(cc.ok());
   EXPECT_EQ(cc->name(), "newreno");  // the algorithm's own name; the registry name is the alias
@@ -138,7 +140,8 @@ TEST(CongestionControllerTest, ParamsReachTheAlgorithm) {
 }
 
 TEST(CongestionControllerTest, ForwardsEveryEvent) {
-  for (std::string_view name : {"newreno", "cubic"}) {
+  // Without a coupling group, LIA and OLIA are NewReno.
+  for (std::string_view name : {"newreno", "cubic", "lia", "olia"}) {
     SCOPED_TRACE(name);
     CongestionController cc = Make(name);
     EXPECT_EQ(cc.name(), name);
