@@ -85,6 +85,18 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathConfig& 
   }
   if (config.paths.empty()) return absl::InvalidArgumentError("no paths: nothing to run on");
   if (absl::Status s = config.idle.Validate(); !s.ok()) return Annotate(s, "idle");
+  if (config.mptcp) {
+    if (absl::Status s = mptcp::ValidatePathManagerConfig(config.mptcp->path_manager); !s.ok()) {
+      return Annotate(s, "mptcp path manager");
+    }
+    if (!mptcp::PathManagerRegistry().Contains(config.mptcp->path_manager.policy)) {
+      return absl::InvalidArgumentError(
+          Cat("mptcp path manager: unknown policy ", config.mptcp->path_manager.policy));
+    }
+    if (!mptcp::SchedulerRegistry().Contains(config.mptcp->scheduler)) {
+      return absl::InvalidArgumentError(Cat("mptcp scheduler: unknown ", config.mptcp->scheduler));
+    }
+  }
 
   std::unique_ptr<Datapath> dp(new Datapath());
   dp->config_ = config;
@@ -186,6 +198,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathConfig& 
     wc.net.max_mtu = 0;
     for (const PathConfig& p : config.paths) wc.net.max_mtu = std::max(wc.net.max_mtu, p.mtu);
     wc.tcp = config.tcp;
+    wc.mptcp = config.mptcp;
     wc.sockets.ephemeral.first = client_ranges[w].first;
     wc.sockets.ephemeral.last = client_ranges[w].last;
     if (!config.fixed_secrets) {

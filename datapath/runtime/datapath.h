@@ -53,6 +53,8 @@ struct DatapathConfig {
   // Per-worker stack settings; secrets are drawn from the OS CSPRNG at Start unless fixed_secrets.
   net::NetStackConfig net;
   tcp::NativeTcpBackendConfig tcp;
+  // MPTCP for the apps' sockets (nullopt: plain TCP only).
+  std::optional<mptcp::MptcpConfig> mptcp;
   bool fixed_secrets = false;
   // How long Start waits for each port's link to come up.
   std::chrono::milliseconds link_timeout{5000};

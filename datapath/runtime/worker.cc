@@ -37,6 +37,11 @@ Worker::Worker(const WorkerConfig& config, std::span<const io::RxQueue> rx,
   tcp_ = std::make_unique<tcp::NativeTcpBackend>(config_.tcp, *net_);
   net_->AttachTcp(tcp_.get());
   sockets_ = std::make_unique<TcpSockets>(config_.sockets, *tcp_, *net_);
+  if (config_.mptcp) {
+    absl::StatusOr<std::unique_ptr<mptcp::MptcpSockets>> m =
+        mptcp::MptcpSockets::Create(*config_.mptcp, *sockets_);
+    if (m.ok()) mptcp_ = std::move(*m);
+  }
   if (steering != nullptr && steering->workers() > 1 && config_.id < rings.size()) {
     steering_ = std::make_unique<io::SoftwareSteering>(steering, config_.id, rings);
     inbox_ = rings[config_.id];
@@ -46,6 +51,15 @@ Worker::Worker(const WorkerConfig& config, std::span<const io::RxQueue> rx,
 Worker::~Worker() {
   // Frames still batched go back to the pool (counted tx_ring_full by the queues).
   tx_.Flush();
+}
+
+tcp::SocketApi& Worker::stream_sockets() {
+  if (mptcp_) return *mptcp_;
+  return *sockets_;
+}
+
+size_t Worker::DispatchSockets(tcp::Instant now) {
+  return mptcp_ ? mptcp_->Dispatch(now) + sockets_->Dispatch(now) : sockets_->Dispatch(now);
 }
 
 TimerHandle Worker::ScheduleTimer(tcp::Instant deadline, uint64_t cookie) {
@@ -74,6 +88,7 @@ void Worker::Rearm(TimerHandle& handle, std::optional<tcp::Instant> at,
 void Worker::ArmEngineTimers() {
   Rearm(tcp_timer_, tcp_->PollAt(), tcp_armed_, kTcpTimer);
   Rearm(net_timer_, net_->PollAt(), net_armed_, kNetTimer);
+  if (mptcp_) Rearm(mptcp_timer_, mptcp_->PollAt(), mptcp_armed_, kMptcpTimer);
 }
 
 bool Worker::RunOnce(tcp::Instant now) {
@@ -97,7 +112,7 @@ bool Worker::RunOnce(tcp::Instant now) {
   stats_.rx_frames += work;
 
   // Events from what arrived, then whatever is due.
-  work += sockets_->Dispatch(now);
+  work += DispatchSockets(now);
   ArmEngineTimers();
   const size_t fired = wheel_.Advance(now, [&](TimerHandle handle, uint64_t cookie) {
     if (cookie == kTcpTimer) {
@@ -106,6 +121,9 @@ bool Worker::RunOnce(tcp::Instant now) {
     } else if (cookie == kNetTimer) {
       if (handle == net_timer_) net_armed_.reset(), net_timer_ = {};
       net_->Poll(now);
+    } else if (cookie == kMptcpTimer) {
+      if (handle == mptcp_timer_) mptcp_armed_.reset(), mptcp_timer_ = {};
+      if (mptcp_) mptcp_->Poll(now);
     } else if (app_ != nullptr) {
       app_->OnTimer(cookie - kAppTimerBase, now);
     }
@@ -113,7 +131,7 @@ bool Worker::RunOnce(tcp::Instant now) {
   if (fired != 0) {
     stats_.timers_fired += fired;
     work += fired;
-    work += sockets_->Dispatch(now);
+    work += DispatchSockets(now);
   }
   ArmEngineTimers();
 
@@ -134,7 +152,7 @@ const WorkerStats& Worker::Run(WorkerApp& app, const std::atomic<bool>& stop) {
   now_ = start;
   net_->SetNow(start);
   app.Start(*this, start);
-  sockets_->Dispatch(start);
+  DispatchSockets(start);
   tx_.Flush();
   while (!stop.load(std::memory_order_relaxed) && !app.Done()) {
     const tcp::Instant now = MonotonicNow();

@@ -27,6 +27,8 @@
 #include "datapath/io/rx_queue.h"
 #include "datapath/io/steering.h"
 #include "datapath/io/tx_queue.h"
+#include "datapath/mptcp/mptcp_config.h"
+#include "datapath/mptcp/socket_manager.h"
 #include "datapath/net/net_stack.h"
 #include "datapath/runtime/idle_policy.h"
 #include "datapath/runtime/tcp_sockets.h"
@@ -61,6 +63,9 @@ struct WorkerConfig {
   net::NetStackConfig net;
   tcp::NativeTcpBackendConfig tcp;
   TcpSocketsConfig sockets;
+  // MPTCP on top of TCP (mptcp/socket_manager.h): apps then get MPTCP sockets (stream_sockets()),
+  // which fall back to TCP per connection. Validated by Datapath::Start.
+  std::optional<mptcp::MptcpConfig> mptcp;
 };
 
 struct WorkerStats {
@@ -92,6 +97,11 @@ class Worker {
   const tcp::NativeTcpBackend& tcp() const { return *tcp_; }
   TcpSockets& sockets() { return *sockets_; }
   const TcpSockets& sockets() const { return *sockets_; }
+  // MPTCP sockets when configured, else nullptr.
+  mptcp::MptcpSockets* mptcp() { return mptcp_.get(); }
+  const mptcp::MptcpSockets* mptcp() const { return mptcp_.get(); }
+  // What apps use: MPTCP sockets when configured, else plain TCP.
+  tcp::SocketApi& stream_sockets();
 
   // App timers (cookie handed back to WorkerApp::OnTimer). Invalid handle when the wheel is full.
   TimerHandle ScheduleTimer(tcp::Instant deadline, uint64_t cookie);
@@ -115,8 +125,10 @@ class Worker {
   // Cookies of the worker's own timers; app cookies are shifted above them.
   static constexpr uint64_t kTcpTimer = 0;
   static constexpr uint64_t kNetTimer = 1;
-  static constexpr uint64_t kAppTimerBase = 2;
+  static constexpr uint64_t kMptcpTimer = 2;
+  static constexpr uint64_t kAppTimerBase = 3;
 
+  size_t DispatchSockets(tcp::Instant now);
   size_t ReceiveFrames(std::span<rte_mbuf* const> frames, tcp::Instant now);
   void ArmEngineTimers();
   void Rearm(TimerHandle& handle, std::optional<tcp::Instant> at,
@@ -129,6 +141,7 @@ class Worker {
   std::unique_ptr<net::NetStack> net_;
   std::unique_ptr<tcp::NativeTcpBackend> tcp_;
   std::unique_ptr<TcpSockets> sockets_;
+  std::unique_ptr<mptcp::MptcpSockets> mptcp_;
   std::unique_ptr<io::SoftwareSteering> steering_;
   io::HandoffRing* inbox_ = nullptr;
   io::IoCounters handoff_counters_;
@@ -137,8 +150,10 @@ class Worker {
   WorkerApp* app_ = nullptr;
   TimerHandle tcp_timer_;
   TimerHandle net_timer_;
+  TimerHandle mptcp_timer_;
   std::optional<tcp::Instant> tcp_armed_;
   std::optional<tcp::Instant> net_armed_;
+  std::optional<tcp::Instant> mptcp_armed_;
   std::vector<uint8_t> scratch_;  // linearizes chained frames
   tcp::Instant now_{};
   WorkerStats stats_;

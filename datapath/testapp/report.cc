@@ -86,6 +86,41 @@ std::string TcpJson(const tcp::BackendCounters& c) {
 
 }  // namespace
 
+std::string MptcpJson(const mptcp::MptcpInfo& m, const std::vector<mptcp::SubflowInfo>& subflows) {
+  std::string list = "[";
+  for (const mptcp::SubflowInfo& sf : subflows) {
+    JsonObject s;
+    s.Add("id", uint64_t{sf.id})
+        .Add("state", mptcp::SubflowStateName(sf.state))
+        .Add("initial", sf.initial)
+        .Add("backup", sf.backup)
+        .Add("stale", sf.stale)
+        .Add("local_id", uint64_t{sf.local_id})
+        .Add("remote_id", uint64_t{sf.remote_id})
+        .Add("local", runtime::FormatEndpoint(sf.local_address, sf.local_port))
+        .Add("remote", runtime::FormatEndpoint(sf.remote_address, sf.remote_port))
+        .Add("bytes_sent", sf.bytes_sent)
+        .Add("bytes_received", sf.bytes_received);
+    if (sf.tcp) s.AddRaw("tcp", TcpInfoJson(*sf.tcp));
+    if (list.size() > 1) list += ", ";
+    list += s.str();
+  }
+  list += "]";
+  JsonObject o;
+  o.Add("fallback", m.fallback)
+      .Add("fully_established", m.fully_established)
+      .Add("checksum", m.checksum)
+      .Add("local_token", uint64_t{m.local_token})
+      .Add("remote_token", uint64_t{m.remote_token})
+      .Add("scheduler", m.scheduler)
+      .Add("path_manager", m.path_manager)
+      .Add("bytes_sent", m.bytes_sent)
+      .Add("bytes_received", m.bytes_received)
+      .Add("bytes_reinjected", m.bytes_reinjected);
+  o.AddRaw("subflows", list);
+  return o.str();
+}
+
 std::string ConnectionJson(const ConnectionReport& r) {
   JsonObject o;
   o.Add("event", "connection");
@@ -109,6 +144,7 @@ std::string ConnectionJson(const ConnectionReport& r) {
   } else {
     o.AddNull("tcp");
   }
+  if (r.mptcp) o.AddRaw("mptcp", MptcpJson(*r.mptcp, r.subflows));
   return o.str();
 }
 
@@ -170,6 +206,14 @@ std::string SummaryJson(const runtime::Datapath& dp) {
     o.Add("run_s", std::chrono::duration<double>(s.run_time).count());
     o.Add("cpu_s", std::chrono::duration<double>(s.cpu_time).count());
     o.AddRaw("sockets", sockets.str());
+    if (const mptcp::MptcpSockets* m = worker.mptcp(); m != nullptr) {
+      JsonObject counters;
+      for (size_t i = 0; i < mptcp::kMptcpCounterCount; ++i) {
+        counters.Add(mptcp::MptcpCounterName(static_cast<mptcp::MptcpCounter>(i)),
+                     m->counters().values[i]);
+      }
+      o.AddRaw("mptcp", counters.str());
+    }
     o.AddRaw("net", NetJson(net));
     o.AddRaw("io", IoJson(io));
     if (w != 0) workers += ", ";

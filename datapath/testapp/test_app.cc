@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "datapath/mptcp/socket_manager.h"
+
 namespace braid::testapp {
 namespace {
 
@@ -58,10 +60,11 @@ TestApp::TestApp(const AppConfig& config, ReportSink& sink, bool client_here,
 
 tcp::Instant TestApp::now() const { return sockets_->now(); }
 
-void TestApp::Start(runtime::TcpSockets& sockets, tcp::Instant now) {
+void TestApp::Start(tcp::SocketApi& sockets, tcp::Instant now) {
   sockets_ = &sockets;
   if (config_.server) {
-    absl::StatusOr<runtime::ListenerId> l = sockets.Listen(config_.listen_port, config_.tcp, this);
+    absl::StatusOr<runtime::ListenerId> l =
+        sockets.Listen(config_.listen_port, config_.tcp, this, std::nullopt);
     if (!l.ok()) start_error_ = std::string(l.status().message());
     return;
   }
@@ -284,6 +287,12 @@ void TestApp::OnPeerFin(runtime::SocketId socket) {
 
 void TestApp::Snapshot(Conn& c) {
   if (std::optional<tcp::TcpInfo> info = sockets_->Info(c.id)) c.info = std::move(info);
+  if (auto* m = dynamic_cast<mptcp::MptcpSockets*>(sockets_); m != nullptr) {
+    if (std::optional<mptcp::MptcpInfo> info = m->ConnectionInfo(c.id)) {
+      c.mptcp = std::move(info);
+      c.subflows = m->SubflowsOf(c.id);
+    }
+  }
 }
 
 void TestApp::MaybeFinish(Conn& c) {
@@ -361,6 +370,8 @@ void TestApp::OnClosed(runtime::SocketId socket) {
   }
   r.error = c->error;
   r.tcp = c->info;
+  r.mptcp = c->mptcp;
+  r.subflows = c->subflows;
   if (c->mode == Mode::kRr) {
     sink_.OnRr({.count = static_cast<uint32_t>(c->rr_samples.size()),
                 .size = config_.rr_size,

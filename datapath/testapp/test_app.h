@@ -25,6 +25,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "datapath/mptcp/connection.h"
 #include "datapath/runtime/tcp_sockets.h"
 #include "datapath/runtime/worker.h"
 #include "datapath/tcp/tcp_config.h"
@@ -69,6 +70,9 @@ struct ConnectionReport {
   double tx_mbit_s = 0;  // first byte sent to the last acknowledged
   std::string error;     // empty: none
   std::optional<tcp::TcpInfo> tcp;
+  // MPTCP sockets: the connection and every subflow it had (last snapshot).
+  std::optional<mptcp::MptcpInfo> mptcp;
+  std::vector<mptcp::SubflowInfo> subflows;
 };
 
 struct RrReport {
@@ -95,9 +99,11 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
           std::atomic<uint32_t>* finished_everywhere = nullptr);
 
   // runtime::WorkerApp.
-  void Start(runtime::Worker& worker, tcp::Instant now) override { Start(worker.sockets(), now); }
+  void Start(runtime::Worker& worker, tcp::Instant now) override {
+    Start(worker.stream_sockets(), now);
+  }
   // Listens or connects on `sockets` (tests drive an app without a worker this way).
-  void Start(runtime::TcpSockets& sockets, tcp::Instant now);
+  void Start(tcp::SocketApi& sockets, tcp::Instant now);
   bool Done() const override;
 
   // runtime::SocketHandler.
@@ -145,6 +151,8 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
     std::vector<tcp::Duration> rr_samples;
     std::string error;
     std::optional<tcp::TcpInfo> info;
+    std::optional<mptcp::MptcpInfo> mptcp;
+    std::vector<mptcp::SubflowInfo> subflows;
   };
 
   Conn* Find(runtime::SocketId socket);
@@ -161,7 +169,7 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
   AppConfig config_;
   ReportSink& sink_;
   bool client_here_;
-  runtime::TcpSockets* sockets_ = nullptr;
+  tcp::SocketApi* sockets_ = nullptr;
   std::unordered_map<uint32_t, Conn> conns_;  // by SocketId::index
   uint32_t started_ = 0;
   uint32_t finished_ = 0;

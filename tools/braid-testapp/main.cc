@@ -40,6 +40,10 @@ TCP: --sack 0|1 --timestamps 0|1 --window-scaling 0|1 --cc NAME --nodelay
 Server: --listen PORT --mode sink|echo|source [--bytes N] [--count K]
 Client: --connect ADDR --to-port PORT --mode send|recv|echo|rr [--bytes N] [--rr-size B]
         [--rr-count N] [--bind ADDR]
+MPTCP: --mptcp [--mptcp-checksum 0|1] [--scheduler NAME] [--pm kernel|ndiffports|userspace]
+       [--endpoint ADDR,id=N[,signal][,subflow][,backup][,fullmesh][,port=P]]...
+       [--subflows N] [--add-addr-accepted N] [--ndiffports N]
+Paths: each --port starts a path; --mac/--addr/--gateway/--mtu apply to the last one.
 Common: --timeout S (default 120)
 )";
 
@@ -108,10 +112,44 @@ void AddCidr(PathConfig& path, std::string_view text) {
   }
 }
 
+// "192.0.2.1,id=2,signal,backup,port=4000" (the kernel's `ip mptcp endpoint add` words).
+braid::mptcp::Endpoint ParseEndpoint(std::string_view text) {
+  braid::mptcp::Endpoint e;
+  size_t comma = text.find(',');
+  e.address = Address("--endpoint", text.substr(0, comma));
+  while (comma != std::string_view::npos) {
+    text = text.substr(comma + 1);
+    comma = text.find(',');
+    const std::string_view word = text.substr(0, comma);
+    if (word == "signal") {
+      e.signal = true;
+    } else if (word == "subflow") {
+      e.subflow = true;
+    } else if (word == "backup") {
+      e.backup = true;
+    } else if (word == "fullmesh") {
+      e.fullmesh = true;
+    } else if (word.starts_with("id=")) {
+      e.id = Number<uint8_t>("--endpoint id", word.substr(3));
+    } else if (word.starts_with("port=")) {
+      e.port = Number<uint16_t>("--endpoint port", word.substr(5));
+    } else {
+      Usage("--endpoint: unknown word " + std::string(word));
+    }
+  }
+  return e;
+}
+
+braid::mptcp::MptcpConfig& Mptcp(Options& o) {
+  if (!o.datapath.mptcp) o.datapath.mptcp.emplace();
+  return *o.datapath.mptcp;
+}
+
 Options Parse(int argc, char** argv) {
   Options o;
   o.datapath.eal.program = "braid-testapp";
-  PathConfig path;
+  std::vector<PathConfig> paths(1);
+  PathConfig* current = &paths.back();
   std::optional<std::string> mode;
   std::optional<bool> server;
   bool nodelay = false;
@@ -126,10 +164,19 @@ Options Parse(int argc, char** argv) {
       nodelay = true;
       continue;
     }
+    if (flag == "--mptcp") {
+      Mptcp(o);
+      continue;
+    }
     if (i + 1 >= argc) Usage(std::string(flag) + ": missing value");
     const std::string_view v = argv[++i];
+    PathConfig& path = *current;
     if (flag == "--port") {
-      path.port = std::string(v);
+      if (!path.port.empty()) {
+        paths.emplace_back();
+        current = &paths.back();
+      }
+      current->port = std::string(v);
     } else if (flag == "--mac") {
       path.mac = braid::wire::MacAddress::Parse(v);
       if (!path.mac) Usage("--mac: not a MAC address: " + std::string(v));
@@ -190,12 +237,30 @@ Options Parse(int argc, char** argv) {
       o.app.rr_count = Number<uint32_t>(flag, v);
     } else if (flag == "--timeout") {
       o.timeout_s = Number<double>(flag, v);
+    } else if (flag == "--mptcp-checksum") {
+      Mptcp(o).checksum = Bool01(flag, v);
+    } else if (flag == "--scheduler") {
+      Mptcp(o).scheduler = std::string(v);
+    } else if (flag == "--pm") {
+      Mptcp(o).path_manager.policy = std::string(v);
+    } else if (flag == "--endpoint") {
+      Mptcp(o).path_manager.endpoints.push_back(ParseEndpoint(v));
+    } else if (flag == "--subflows") {
+      Mptcp(o).path_manager.limits.subflows = Number<uint32_t>(flag, v);
+    } else if (flag == "--add-addr-accepted") {
+      Mptcp(o).path_manager.limits.add_addr_accepted = Number<uint32_t>(flag, v);
+    } else if (flag == "--ndiffports") {
+      Mptcp(o).path_manager.ndiffports = Number<uint32_t>(flag, v);
     } else {
       Usage("unknown flag " + std::string(flag));
     }
   }
-  if (path.port.empty()) Usage("--port is required");
-  if (path.ipv4.empty() && path.ipv6.empty()) Usage("at least one --addr is required");
+  for (const PathConfig& path : paths) {
+    if (path.port.empty()) Usage("--port is required");
+    if (path.ipv4.empty() && path.ipv6.empty()) {
+      Usage("at least one --addr is required for --port " + path.port);
+    }
+  }
   if (!server) Usage("give --listen PORT or --connect ADDR");
   o.app.server = *server;
   if (!*server) {
@@ -215,7 +280,7 @@ Options Parse(int argc, char** argv) {
   }
   o.app.tcp.nagle = !nodelay;
   if (o.timeout_s <= 0) Usage("--timeout must be > 0");
-  o.datapath.paths.push_back(path);
+  o.datapath.paths = std::move(paths);
   return o;
 }
 
