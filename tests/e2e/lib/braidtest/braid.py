@@ -103,6 +103,7 @@ def prepare_interface(node, ifname):
     node.ip(["addr", "flush", "dev", ifname])
     node.sysctl("net.ipv6.conf.%s.disable_ipv6" % ifname, 1)
     node.ip(["link", "set", "dev", ifname, "arp", "off", "up"])
+    node.testbed.dpdk_owned.add((node.name, ifname))
 
 
 def prepare_peers(node, path):
@@ -294,13 +295,14 @@ class BraidApp:
 
 def start_braid(node, path, *app_args, pmd="af_packet", family="dual", sack=None,
                 timestamps=None, window_scaling=None, extra=(), binary=None, ready=True,
-                ready_timeout=30, prepare=True, port_args=None):
+                ready_timeout=30, prepare=True, port_args=None, more_paths=()):
     """Starts braid-testapp in node on its interface of path (a Path or an index) with the
     testbed's addresses of that interface (family 4, 6 or 'dual') and the router as gateway.
     app_args: the APP part (`"--listen", 5000, "--mode", "echo"` or `"--connect", addr,
     "--to-port", 5001, "--mode", "send", "--bytes", n`); sack / timestamps / window_scaling:
     0/1 (None: Braid's default); extra: further options (`--cc newreno`, `--timeout 60`);
-    port_args: PMD arguments after iface= (default DEFAULT_PORT_ARGS[pmd]).
+    port_args: PMD arguments after iface= (default DEFAULT_PORT_ARGS[pmd]); more_paths: further
+    paths (Path objects or indexes) Braid also owns, one DPDK port each (MPTCP's paths).
     Waits for the `ready` line unless ready=False. Returns a BraidApp, tracked by the testbed
     (stopped at cleanup)."""
     if pmd not in PMDS:
@@ -327,6 +329,21 @@ def start_braid(node, path, *app_args, pmd="af_packet", family="dual", sack=None
         argv += ["--addr", a]
     for g in gateways:
         argv += ["--gateway", g]
+    for n, extra_path in enumerate(more_paths, start=1):
+        q = _path_of(node, extra_path)
+        q_if = q.iface(node.name)
+        q_addrs, q_gateways = interface_addresses(node, q, family)
+        if prepare:
+            prepare_interface(node, q_if)
+            prepare_peers(node, q)
+        q_spec = "net_%s%d,iface=%s" % (pmd, n, q_if)
+        if port_args:
+            q_spec += "," + port_args
+        argv += ["--port", q_spec]
+        for a in q_addrs:
+            argv += ["--addr", a]
+        for g in q_gateways:
+            argv += ["--gateway", g]
     for flag, value in (("--sack", sack), ("--timestamps", timestamps),
                         ("--window-scaling", window_scaling)):
         if value is not None:

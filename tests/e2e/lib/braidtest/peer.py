@@ -6,8 +6,10 @@ throughput as one JSON line per connection.
 As a script (run inside a node; the library starts it with `ip netns exec`):
   peer.py server --port P [--bind ADDR] [--family 4|6|dual] [--proto mptcp|tcp]
                  [--mode sink|echo|source] [--bytes N] [--count K] [--timeout S]
+                 [--progress FILE [--progress-interval S]]
   peer.py client --connect ADDR --port P [--bind ADDR] [--proto mptcp|tcp]
                  [--mode send|echo|recv] [--bytes N] [--wait-subflows K] [--timeout S]
+                 [--progress FILE [--progress-interval S]]
   peer.py ping ADDR [--count N] [--interval S] [--timeout S] [--size B]
 
 Modes are plain byte streams, no framing, so any peer (Braid's apps, iperf-like tools) can talk
@@ -19,6 +21,15 @@ senders from the first byte to the peer's EOF (everything delivered).
 
 The server listens on the wildcard address by default (MP_JOIN SYNs arrive at other addresses);
 'dual' (default) is an IPv6 socket that also accepts IPv4 (v4-mapped).
+
+Delivery progress (--progress FILE): the receiving side notes when its reads return, as lines
+"<CLOCK_MONOTONIC seconds> <bytes received so far>": at most one line per --progress-interval
+(default 1 ms) while data flows, plus both ends of every pause between two reads of at least that
+long, so the longest stall in delivery is exact to the read. CLOCK_MONOTONIC is the same in
+every network namespace: a test compares these times with its own time.monotonic() (when it cut
+a path). Connections are separated by a line "# connection N". The done line then also carries
+"rx_max_gap_ms" (the longest pause between two reads that returned data) and "progress".
+read_progress() reads the file back; longest_gap() and delivery_rate_mbit() measure it.
 """
 
 import argparse
@@ -94,6 +105,7 @@ class Stats:
         self.first_rx = self.last_rx = self.first_tx = self.done_tx = None
         self.subflows_max = None
         self._next_poll = 0.0
+        self.progress = None
 
     def poll_mptcp(self, force=False):
         now = time.monotonic()
@@ -121,7 +133,37 @@ class Stats:
             "tx_mbit_s": rate(self.bytes_tx, self.first_tx, self.done_tx),
             "mptcp": (self.subflows_max is not None) if self.proto == "mptcp" else False,
             "subflows_max": self.subflows_max, "error": error,
-        }
+        } | (self.progress.report() if self.progress else {})
+
+
+class Progress:
+    """Delivery progress of a receiver (see the module docstring): samples (time, bytes) and
+    the longest pause between two reads that returned data."""
+
+    def __init__(self, path, interval):
+        self.path, self.interval = path, interval
+        self.samples = []
+        self.logged_at = None
+        self.max_gap = 0.0
+
+    def note(self, prev_t, prev_bytes, now, nbytes):
+        """A read returned at `now` with `nbytes` received in all; the one before at prev_t."""
+        if prev_t is not None:
+            gap = now - prev_t
+            self.max_gap = max(self.max_gap, gap)
+            if gap >= self.interval and (not self.samples or self.samples[-1][0] != prev_t):
+                self.samples.append((prev_t, prev_bytes))
+        if self.logged_at is None or now - self.logged_at >= self.interval:
+            self.samples.append((now, nbytes))
+            self.logged_at = now
+
+    def write(self, index):
+        with open(self.path, "a") as f:
+            f.write("# connection %d\n" % index)
+            f.writelines("%.6f %d\n" % s for s in self.samples)
+
+    def report(self):
+        return {"rx_max_gap_ms": round(self.max_gap * 1000, 3), "progress": self.path}
 
 
 def recv_all(st):
@@ -135,6 +177,8 @@ def recv_all(st):
         now = time.monotonic()
         if st.first_rx is None:
             st.first_rx = now
+        if st.progress:
+            st.progress.note(st.last_rx, st.bytes_rx, now, st.bytes_rx + n)
         st.last_rx = now
         st.rx.update(view[:n])
         st.bytes_rx += n
@@ -173,6 +217,8 @@ def echo_loop(st):
         now = time.monotonic()
         if st.first_rx is None:
             st.first_rx = st.first_tx = now
+        if st.progress:
+            st.progress.note(st.last_rx, st.bytes_rx, now, st.bytes_rx + n)
         st.last_rx = now
         st.rx.update(view[:n])
         st.bytes_rx += n
@@ -207,6 +253,8 @@ def serve(args):
         conn, _ = ls.accept()
         conn.settimeout(args.timeout)
         st = Stats(conn, args.proto)
+        if args.progress:
+            st.progress = Progress(args.progress, args.progress_interval)
         error = None
         try:
             if args.mode == "sink":
@@ -221,6 +269,8 @@ def serve(args):
         except OSError as e:
             error = "%s: %s" % (type(e).__name__, e)
         st.poll_mptcp(force=True)
+        if st.progress:
+            st.progress.write(served)
         emit(st.report("server", args.mode, error))
         conn.close()
         served += 1
@@ -237,6 +287,8 @@ def client(args):
         s.bind((args.bind, 0))
     s.connect((args.connect, args.port))
     st = Stats(s, args.proto)
+    if args.progress:
+        st.progress = Progress(args.progress, args.progress_interval)
     error = None
 
     def wait_subflows():
@@ -281,6 +333,8 @@ def client(args):
     except (OSError, TimeoutError) as e:
         error = "%s: %s" % (type(e).__name__, e)
     st.poll_mptcp(force=True)
+    if st.progress:
+        st.progress.write(0)
     emit(st.report("client", args.mode, error))
     s.close()
     return 0 if error is None else 1
@@ -360,6 +414,10 @@ def main(argv=None):
     cp.add_argument("--hold", type=float, default=0.0,
                     help="send mode: keep the connection open this long after the last byte "
                     "(to inspect it with ss)")
+    for receiver in (sp, cp):
+        receiver.add_argument("--progress", help="append delivery progress to this file")
+        receiver.add_argument("--progress-interval", type=float, default=0.001,
+                              help="seconds between progress lines while data flows")
     pp = sub.add_parser("ping")
     pp.add_argument("addr")
     pp.add_argument("--count", type=int, default=3)
@@ -449,12 +507,14 @@ class PeerServer:
 
 
 def start_server(node, port, proto="mptcp", mode="sink", family="dual", bind=None, nbytes=0,
-                 count=1, timeout=30.0, ready_timeout=10.0):
-    """Starts the peer server in node and waits until it listens. Returns a PeerServer."""
+                 count=1, timeout=30.0, ready_timeout=10.0, progress=None,
+                 progress_interval=None):
+    """Starts the peer server in node and waits until it listens. Returns a PeerServer.
+    progress: a file for the delivery progress of what it receives (see read_progress)."""
     import subprocess
     argv = [python(), SCRIPT, "server", "--port", str(port), "--proto", proto, "--mode", mode,
             "--family", str(family), "--bytes", str(nbytes), "--count", str(count),
-            "--timeout", str(timeout)]
+            "--timeout", str(timeout)] + _progress_args(progress, progress_interval)
     if bind:
         argv += ["--bind", bind]
     # Unbuffered: wait_ready reads the first line without swallowing later output that
@@ -463,11 +523,19 @@ def start_server(node, port, proto="mptcp", mode="sink", family="dual", bind=Non
     return PeerServer(node, proc, port).wait_ready(ready_timeout)
 
 
+def _progress_args(progress, interval):
+    if not progress:
+        return []
+    return ["--progress", progress] + \
+        (["--progress-interval", str(interval)] if interval else [])
+
+
 def client_argv(addr, port, proto="mptcp", mode="send", nbytes=0, bind=None, dev=None,
-                wait_subflows=0, hold=0.0, timeout=30.0):
+                wait_subflows=0, hold=0.0, timeout=30.0, progress=None, progress_interval=None):
     """argv of the peer client (for node.popen when the test does something meanwhile)."""
     argv = [python(), SCRIPT, "client", "--connect", addr, "--port", str(port), "--proto",
             proto, "--mode", mode, "--bytes", str(nbytes), "--timeout", str(timeout)]
+    argv += _progress_args(progress, progress_interval)
     if bind:
         argv += ["--bind", bind]
     if dev:
@@ -547,6 +615,54 @@ def transfer(src, dst, addr, nbytes, port=5201, proto="mptcp", bind=None, dev=No
                    and not sv["error"]),
             "bytes": sv["bytes_rx"], "mbit_s": sv["rx_mbit_s"], "sha256_sent": cl["sha256_tx"],
             "sha256_received": sv["sha256_rx"], "client": cl, "server": sv}
+
+
+def read_progress(path):
+    """The delivery progress a peer wrote (--progress): one list of (monotonic seconds, bytes)
+    per connection, in order."""
+    conns = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#"):
+                conns.append([])
+            elif line.strip() and conns:
+                t, n = line.split()
+                conns[-1].append((float(t), int(n)))
+    return conns
+
+
+def longest_gap(samples, after=None):
+    """The longest pause in delivery among progress samples: (seconds, start, end), where
+    start/end are the times of the reads around it; with `after` (a monotonic time) only pauses
+    that end later (a stall that a path failure at that time caused or overlaps). (0.0, None,
+    None) when there is none."""
+    best = (0.0, None, None)
+    for (t0, n0), (t1, n1) in zip(samples, samples[1:]):
+        if n1 <= n0 or (after is not None and t1 <= after):
+            continue
+        if t1 - t0 > best[0]:
+            best = (t1 - t0, t0, t1)
+    return best
+
+
+def delivery_rate_mbit(samples, start, end, step=0.001):
+    """Mbit/s delivered between two monotonic times, from progress samples: the least-squares
+    slope of the bytes received so far, read every `step` seconds. A slope, not the difference of
+    the two ends: an MPTCP receiver delivers in bursts when a hole in the data sequence fills,
+    so the bytes at either end of a window jitter by up to a path's queue of data."""
+    import bisect
+    import statistics
+    if end - start < 10 * step or not samples:
+        return None
+    times = [t for t, _ in samples]
+    xs, ys = [], []
+    t = start
+    while t <= end:
+        i = bisect.bisect_right(times, t)
+        xs.append(t - start)
+        ys.append(samples[i - 1][1] if i else 0)
+        t += step
+    return statistics.linear_regression(xs, ys).slope * 8 / 1e6
 
 
 def expected_sha256(nbytes):

@@ -432,6 +432,8 @@ class Testbed:
         if len(nodes) != 2 or nodes[0] == nodes[1]:
             raise ValueError("need two distinct endpoint node names")
         self.node_names = tuple(sweep.check_role(n) for n in nodes)
+        # (node, ifname) pairs handed to DPDK (braid.prepare_interface): no kernel routes there.
+        self.dpdk_owned = set()
         if any(n.startswith("r") and n[1:].isdigit() for n in self.node_names):
             raise ValueError("r<digits> names are the routers'")
         specs = [{} for _ in range(paths)] if isinstance(paths, int) else [dict(p) for p in paths]
@@ -899,6 +901,8 @@ class Testbed:
         p = self.paths[path]
         roles = {e.role for e in p.all_ends()}
         for r in sorted(roles):
+            if r in self.node_names and (r, p.iface(r)) in self.dpdk_owned:
+                continue  # the kernel has no addresses there: DPDK owns the interface
             ip_batch(self._route_lines(r, [p]), ns=self.nodes[r].ns)
         # Routers of other paths route to this path's subnets through their own links: intact.
         self._save_if_persistent()
