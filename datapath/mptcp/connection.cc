@@ -441,6 +441,8 @@ void MptcpConnection::OnSubflowClosed(Subflow& sf, tcp::Instant now) {
     reason = SubflowCloseReason::kConnectionClosed;
   } else if (sf.removed) {
     reason = SubflowCloseReason::kRemoved;
+  } else if (sf.timed_out) {
+    reason = SubflowCloseReason::kTimeout;
   } else if (sf.last_error) {
     switch (*sf.last_error) {
       case tcp::SocketError::kTimeout:
@@ -1061,6 +1063,13 @@ std::optional<tcp::Instant> MptcpConnection::PollAt() const {
   if (pm_started_) consider(pm_->NextTimer());
   tcp::Instant stuck_at;
   if (!fallback_ && HeadOfLine(&stuck_at) != nullptr) consider(stuck_at);
+  if (config_.stale_close_after > tcp::Duration::zero()) {
+    for (const auto& sf : subflows_) {
+      if (sf && sf->stale && sf->state == SubflowState::kEstablished) {
+        consider(sf->last_progress + config_.stale_close_after);
+      }
+    }
+  }
   return at;
 }
 
@@ -1093,6 +1102,15 @@ void MptcpConnection::OnTimer(tcp::Instant now) {
         ++sf->join_ack_tries;
         sf->join_ack_sent = now;
         (void)tcp().SendAck(sf->socket, now);
+      }
+    }
+  }
+  if (config_.stale_close_after > tcp::Duration::zero() && !failed_ && !subflows_closing_) {
+    for (auto& sf : subflows_) {
+      if (sf && sf->stale && sf->has_socket && sf->state == SubflowState::kEstablished &&
+          now - sf->last_progress >= config_.stale_close_after && AckCarrier() != sf.get()) {
+        sf->timed_out = true;
+        ResetSubflow(*sf, wire::MpTcpRstReason::kUnacceptablePerformance, now);
       }
     }
   }
@@ -1140,8 +1158,10 @@ bool MptcpConnection::OpenSubflow(const SubflowRequest& request) {
   sf->remote_id = request.remote_id;
   const uint16_t port =
       request.remote_port != 0 ? request.remote_port : (flow_ ? flow_->remote_port : uint16_t{0});
+  tcp::TcpConfig config = subflow_config_;
+  config.syn_retries = std::min(config.syn_retries, config_.join_syn_retries);
   absl::StatusOr<tcp::SocketId> s = tcp().ConnectWithHooks(
-      request.remote, port, subflow_config_, &stack_.subflow_handler(), tcp().now(), bind, sf);
+      request.remote, port, config, &stack_.subflow_handler(), tcp().now(), bind, sf);
   if (!s.ok()) {
     sf->state = SubflowState::kClosed;
     return false;

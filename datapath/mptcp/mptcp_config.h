@@ -37,6 +37,13 @@ struct MptcpConfig {
   // (the kernel: net.mptcp.stale_loss_cnt, 4; Braid reacts at the first RTO by default, which is
   // RFC 8684 §3.3.6's suggestion).
   uint32_t stale_rto_count = 1;
+  // A subflow stale for this long (no progress at all) while another one works is reset
+  // (MP_TCPRST "unacceptable performance") so that the path manager opens it again once the path
+  // is back, rather than waiting for TCP's own give-up (minutes). Duration 0: never.
+  tcp::Duration stale_close_after = std::chrono::seconds(2);
+  // SYN retransmissions of an MP_JOIN (the connection already works on another path: a join to
+  // a dead path should fail in seconds, and the path manager retries it).
+  uint32_t join_syn_retries = 2;
   // Head-of-line reinjection (opportunistic retransmission, Raiciu et al., NSDI 2012): when the
   // oldest unacknowledged data-level byte sits on a subflow that made no progress for
   // max(hol_min, 2·SRTT + 4·RTTVAR) while another subflow is usable, its mapping is sent again on

@@ -123,10 +123,73 @@ void TestApp::Begin(Conn& c) {
   }
 }
 
+std::optional<ConnectionAction> ParseConnectionAction(std::string_view text) {
+  const size_t colon = text.find(':');
+  if (colon == std::string_view::npos) return std::nullopt;
+  char* end = nullptr;
+  const std::string seconds(text.substr(0, colon));
+  const double s = std::strtod(seconds.c_str(), &end);
+  if (end != seconds.c_str() + seconds.size() || !(s >= 0)) return std::nullopt;
+  ConnectionAction a;
+  a.after = std::chrono::duration_cast<tcp::Duration>(std::chrono::duration<double>(s));
+  std::string_view rest = text.substr(colon + 1);
+  const size_t colon2 = rest.find(':');
+  const std::string_view what = rest.substr(0, colon2);
+  if (what == "abort") {
+    a.kind = ConnectionAction::Kind::kAbort;
+    return colon2 == std::string_view::npos ? std::optional(a) : std::nullopt;
+  }
+  if (what == "remove") {
+    a.kind = ConnectionAction::Kind::kRemoveAddr;
+  } else if (what == "backup") {
+    a.kind = ConnectionAction::Kind::kBackup;
+  } else if (what == "nobackup") {
+    a.kind = ConnectionAction::Kind::kNoBackup;
+  } else {
+    return std::nullopt;
+  }
+  if (colon2 == std::string_view::npos) return std::nullopt;
+  const std::string id(rest.substr(colon2 + 1));
+  const long v = std::strtol(id.c_str(), &end, 10);
+  if (id.empty() || end != id.c_str() + id.size() || v < 0 || v > 255) return std::nullopt;
+  a.id = static_cast<uint8_t>(v);
+  return a;
+}
+
+void TestApp::ScheduleActions(runtime::SocketId socket) {
+  if (action_target_ || config_.actions.empty() || worker_ == nullptr) return;
+  action_target_ = socket;
+  for (size_t i = 0; i < config_.actions.size(); ++i) {
+    worker_->ScheduleTimer(now() + config_.actions[i].after, i);
+  }
+}
+
+void TestApp::OnTimer(uint64_t cookie, tcp::Instant now) {
+  if (!action_target_ || cookie >= config_.actions.size()) return;
+  const ConnectionAction& a = config_.actions[cookie];
+  const runtime::SocketId socket = *action_target_;
+  if (a.kind == ConnectionAction::Kind::kAbort) {
+    if (Conn* c = Find(socket); c != nullptr) Snapshot(*c);
+    (void)sockets_->Abort(socket, now);
+    return;
+  }
+  auto* m = dynamic_cast<mptcp::MptcpSockets*>(sockets_);
+  mptcp::PmConnection* pm = m != nullptr ? m->PathControl(socket) : nullptr;
+  if (pm == nullptr) return;
+  if (a.kind == ConnectionAction::Kind::kRemoveAddr) {
+    (void)pm->Remove(a.id);
+    return;
+  }
+  for (const mptcp::PmSubflow& sf : pm->subflows()) {
+    if (sf.local_id == a.id) (void)pm->SetBackup(sf.id, a.kind == ConnectionAction::Kind::kBackup);
+  }
+}
+
 void TestApp::OnConnected(runtime::SocketId socket) {
   Conn* c = Find(socket);
   if (c == nullptr) return;
   c->established = true;
+  ScheduleActions(socket);
   if (c->mode == Mode::kRr) {
     SendRequest(*c);
   } else {
@@ -142,6 +205,7 @@ void TestApp::OnAccepted(runtime::ListenerId, runtime::SocketId socket) {
   c.mode = config_.mode;
   c.flow = sockets_->Flow(socket).value_or(tcp::FlowKey{});
   c.established = true;
+  ScheduleActions(socket);
   ++started_;
   Begin(c);
   Pump(c);

@@ -41,6 +41,22 @@ std::string_view ModeName(Mode mode);
 // Server modes: sink, echo, source. Client modes: send, recv, echo, rr.
 std::optional<Mode> ParseMode(std::string_view name, bool server);
 
+// Something the app does to its first connection a while after it is established: how tests
+// make Braid send REMOVE_ADDR, MP_PRIO or MP_FASTCLOSE at a chosen moment.
+struct ConnectionAction {
+  enum class Kind : uint8_t {
+    kRemoveAddr,  // MPTCP: withdraw local address ID `id` (REMOVE_ADDR, its subflows close)
+    kBackup,      // MPTCP: the subflows from local address ID `id` become backups (MP_PRIO)
+    kNoBackup,    // ... and regular again
+    kAbort,       // reset the connection (MPTCP: MP_FASTCLOSE)
+  };
+  tcp::Duration after{0};
+  Kind kind = Kind::kAbort;
+  uint8_t id = 0;
+};
+// "1.5:remove:2", "0.8:backup:1", "2:nobackup:1", "1:abort" (seconds:what[:address ID]).
+std::optional<ConnectionAction> ParseConnectionAction(std::string_view text);
+
 struct AppConfig {
   bool server = true;
   Mode mode = Mode::kSink;
@@ -54,6 +70,7 @@ struct AppConfig {
   uint32_t rr_count = 1000;
   tcp::TcpConfig tcp;
   uint64_t seed = 1;  // of the payload pattern (util::PatternStream)
+  std::vector<ConnectionAction> actions;
 };
 
 // What one connection did, as braid-testapp prints it.
@@ -100,8 +117,10 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
 
   // runtime::WorkerApp.
   void Start(runtime::Worker& worker, tcp::Instant now) override {
+    worker_ = &worker;
     Start(worker.stream_sockets(), now);
   }
+  void OnTimer(uint64_t cookie, tcp::Instant now) override;
   // Listens or connects on `sockets` (tests drive an app without a worker this way).
   void Start(tcp::SocketApi& sockets, tcp::Instant now);
   bool Done() const override;
@@ -170,6 +189,10 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
   ReportSink& sink_;
   bool client_here_;
   tcp::SocketApi* sockets_ = nullptr;
+  runtime::Worker* worker_ = nullptr;
+  // The first connection, which config_.actions act on once it is established.
+  std::optional<runtime::SocketId> action_target_;
+  void ScheduleActions(runtime::SocketId socket);
   std::unordered_map<uint32_t, Conn> conns_;  // by SocketId::index
   uint32_t started_ = 0;
   uint32_t finished_ = 0;

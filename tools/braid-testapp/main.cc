@@ -43,6 +43,7 @@ Client: --connect ADDR --to-port PORT --mode send|recv|echo|rr [--bytes N] [--rr
 MPTCP: --mptcp [--mptcp-checksum 0|1] [--scheduler NAME] [--pm kernel|ndiffports|userspace]
        [--endpoint ADDR,id=N[,signal][,subflow][,backup][,fullmesh][,port=P]]...
        [--subflows N] [--add-addr-accepted N] [--ndiffports N]
+Actions on the first connection: --action SECONDS:remove|backup|nobackup:ID | SECONDS:abort
 Paths: each --port starts a path; --mac/--addr/--gateway/--mtu apply to the last one.
 Common: --timeout S (default 120)
 )";
@@ -249,6 +250,11 @@ Options Parse(int argc, char** argv) {
       Mptcp(o).path_manager.limits.subflows = Number<uint32_t>(flag, v);
     } else if (flag == "--add-addr-accepted") {
       Mptcp(o).path_manager.limits.add_addr_accepted = Number<uint32_t>(flag, v);
+    } else if (flag == "--action") {
+      const std::optional<braid::testapp::ConnectionAction> a =
+          braid::testapp::ParseConnectionAction(v);
+      if (!a) Usage("--action: expected SECONDS:remove|backup|nobackup:ID or SECONDS:abort");
+      o.app.actions.push_back(*a);
     } else if (flag == "--ndiffports") {
       Mptcp(o).path_manager.ndiffports = Number<uint32_t>(flag, v);
     } else {
