@@ -28,6 +28,14 @@ Scenarios:
             carries data again once the path is back.
   mixed     (IPv4 only) Braid client on IPv4, kernel server announcing IPv6 addresses: one
             connection with IPv4 and IPv6 subflows.
+  signals   MP_PRIO and REMOVE_ADDR both ways: Braid makes its path 2 a backup and withdraws
+            path 1 mid-transfer (braid-testapp --action), then the kernel does the same with
+            `ip mptcp endpoint change ... backup` and `... delete`.
+  fastclose MP_FASTCLOSE both ways: Braid aborts (the kernel counts MPFastcloseRx and drops the
+            connection), then the kernel closes with unread data and SO_LINGER 0.
+  recreate  a path blackholed for 4 s during a long transfer: the stale subflow is reset after
+            2 s, the path manager re-opens it, and the new subflow carries data once the path
+            is back (Braid does this; the kernel does not).
 
 Exit 0 pass, 1 fail, 77 skip (not root, no namespaces/MPTCP/tshark, braid-testapp not built).
 """
@@ -420,9 +428,206 @@ def scenario_mixed(check, fam):
         check_kernel(check, delta(bed.counters(), before), {"MPJoinSynRx": 2, "EchoAdd": 2})
 
 
+def subflow_of(conn, local=None, remote=None):
+    """The subflows of a connection line whose local (remote) address is the one given."""
+    out = []
+    for s in (conn.get("mptcp") or {}).get("subflows", []):
+        if local and s["local"].rsplit(":", 1)[0].strip("[]") != local:
+            continue
+        if remote and s["remote"].rsplit(":", 1)[0].strip("[]") != remote:
+            continue
+        out.append(s)
+    return out
+
+
+def scenario_signals(check, fam):
+    nbytes = 48 * MB
+    with Bed(check, fam, rate="100mbit") as bed:
+        tb, b = bed.tb, bed.tb.b
+        # Braid -> kernel: MP_PRIO (path 2 becomes a backup at 0.5 s), REMOVE_ADDR (path 1's
+        # address withdrawn at 1.2 s).
+        before = bed.counters()
+        srv = tb.start_server(b, PORT, mode="sink", family="dual")
+        app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT, "--mode", "send",
+                        "--bytes", nbytes, "--action", "0.5:backup:2", "--action", "1.2:remove:1",
+                        mptcp=["--subflows", 4] + bed.subflow_endpoints())
+        check(app.wait(60) == 0, "Braid client exits 0", app.errors())
+        sv = srv.results(20)[0]
+        c = one_connection(check, app, "send")
+        if c:
+            check(sv["bytes_rx"] == nbytes and sv["sha256_rx"] == c["sha256_tx"], "byte-exact")
+            p0, p1, p2 = (subflow_of(c, local=bed.a_addr(i)) for i in range(3))
+            check(p2 and p2[0]["backup"] and p0 and
+                  p2[0]["bytes_sent"] < 0.5 * p0[0]["bytes_sent"],
+                  "path 2 became a backup and then carried (almost) nothing",
+                  [(s["local"], s["backup"], s["bytes_sent"]) for s in p0 + p2])
+            check(p1 and p1[0]["state"] == "closed", "path 1's subflow closed by REMOVE_ADDR",
+                  [(s["local"], s["state"]) for s in p1])
+        moved = delta(bed.counters(), before)
+        # Braid resets its subflow on that address itself, so the kernel has none left to remove
+        # (RmSubflow stays 0).
+        check_kernel(check, moved, {"MPPrioRx": 1, "RmAddr": 1})
+        ours = braid_counters(app)
+        check(ours.get("mp_prio_tx") == 1 and ours.get("rm_addr_tx") == 1,
+              "Braid sent one MP_PRIO and one REMOVE_ADDR", ours)
+
+        # Kernel -> Braid: the kernel announces paths 1 and 2, then makes path 2 a backup
+        # (`ip mptcp endpoint change ... backup`: MP_PRIO) and withdraws path 1 (REMOVE_ADDR).
+        b.mptcp_endpoint_flush()
+        b.mptcp_endpoint_add(bed.b_addr(1), "signal", id=11)
+        b.mptcp_endpoint_add(bed.b_addr(2), "signal", id=12)
+        before = bed.counters()
+        srv = tb.start_server(b, PORT + 1, mode="sink", family="dual")
+        app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT + 1, "--mode", "send",
+                        "--bytes", nbytes, mptcp=["--subflows", 4, "--add-addr-accepted", 2])
+        time.sleep(0.6)
+        b.ip(["mptcp", "endpoint", "change", "id", "12", "backup"])
+        time.sleep(0.6)
+        b.ip(["mptcp", "endpoint", "delete", "id", "11"])
+        check(app.wait(60) == 0, "Braid client exits 0", app.errors())
+        sv = srv.results(20)[0]
+        c = one_connection(check, app, "send")
+        if c:
+            check(sv["bytes_rx"] == nbytes and sv["sha256_rx"] == c["sha256_tx"], "byte-exact")
+            to1 = subflow_of(c, remote=bed.b_addr(1))
+            to2 = subflow_of(c, remote=bed.b_addr(2))
+            to0 = subflow_of(c, remote=bed.b_addr(0))
+            check(to1 and to1[0]["state"] == "closed", "the subflow to b's path 1 closed",
+                  [(s["remote"], s["state"]) for s in to1])
+            check(to2 and to2[0]["backup"] and to0 and
+                  to2[0]["bytes_sent"] < 0.5 * to0[0]["bytes_sent"],
+                  "the subflow to b's path 2 became a backup and carried (almost) nothing more",
+                  [(s["remote"], s["backup"], s["bytes_sent"]) for s in to0 + to2])
+        moved = delta(bed.counters(), before)
+        # The kernel closes its own subflow on the withdrawn address too (RST with MP_TCPRST);
+        # now and then that RST overtakes the ACK carrying the REMOVE_ADDR (seen 1 run in 4).
+        check_kernel(check, moved, {"MPPrioTx": 1, "RmAddrTx": 1}, allow=("MPRstTx",))
+        ours = braid_counters(app)
+        check(ours.get("mp_prio_rx", 0) >= 1, "Braid received MP_PRIO", ours.get("mp_prio_rx"))
+        if ours.get("rm_addr_rx") == 1:
+            check(ours.get("rm_subflow") == 1, "Braid received REMOVE_ADDR and closed the subflow",
+                  ours.get("rm_subflow"))
+        else:
+            check(moved.get("MPRstTx", 0) >= 1 and ours.get("tcprst_rx", 0) >= 1,
+                  "the kernel's RST (MP_TCPRST) closed the subflow before its REMOVE_ADDR came",
+                  {k: ours.get(k) for k in ("rm_addr_rx", "tcprst_rx")})
+
+
+# A kernel MPTCP server that reads a little and then closes with SO_LINGER 0: the kernel ends
+# the connection with MP_FASTCLOSE (net/mptcp/protocol.c, __mptcp_close).
+FASTCLOSE_SERVER = r"""
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM, 262)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("::", int(sys.argv[1])))
+s.listen(1)
+print("listening", flush=True)
+c, _ = s.accept()
+got = 0
+while got < 4 << 20:
+    d = c.recv(65536)
+    if not d:
+        break
+    got += len(d)
+c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+c.close()
+print("closed", got, flush=True)
+time.sleep(1)
+"""
+
+
+def scenario_fastclose(check, fam):
+    nbytes = 64 * MB
+    with Bed(check, fam, rate="200mbit") as bed:
+        tb, b = bed.tb, bed.tb.b
+        # Braid aborts: MP_FASTCLOSE with the kernel's key on an RST of every subflow.
+        before = bed.counters()
+        srv = tb.start_server(b, PORT, mode="sink", family="dual")
+        app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT, "--mode", "send",
+                        "--bytes", nbytes, "--action", "0.6:abort",
+                        mptcp=["--subflows", 4] + bed.subflow_endpoints())
+        app.wait(60)
+        try:
+            srv.results(20)
+        except peer.PeerError as e:
+            check.info("kernel server: %s" % e)
+        conns = app.connections()
+        check(len(conns) == 1 and conns[0]["error"] == "aborted", "Braid's connection aborted",
+              [x["error"] for x in conns])
+        moved = delta(bed.counters(), before)
+        check(moved.get("MPFastcloseRx", 0) >= 1, "kernel MPTcpExtMPFastcloseRx >= 1", moved)
+        ours = braid_counters(app)
+        check(ours.get("fastclose_tx", 0) >= 1, "Braid sent MP_FASTCLOSE", ours)
+        time.sleep(0.5)
+        left = b.mptcp_connections(PORT)
+        check(not left, "no MPTCP connection left on the kernel", left)
+
+        # The kernel aborts: MP_FASTCLOSE towards Braid.
+        before = bed.counters()
+        proc = b.popen([sys.executable, "-c", FASTCLOSE_SERVER, str(PORT + 1)],
+                       stdout=__import__("subprocess").PIPE)
+        proc.stdout.readline()
+        app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT + 1, "--mode", "send",
+                        "--bytes", nbytes, mptcp=["--subflows", 4] + bed.subflow_endpoints())
+        app.wait(60)
+        proc.wait(timeout=10)
+        conns = app.connections()
+        check(len(conns) == 1 and conns[0]["error"] == "reset",
+              "Braid's connection reset by the peer's MP_FASTCLOSE",
+              [x["error"] for x in conns])
+        moved = delta(bed.counters(), before)
+        check(moved.get("MPFastcloseTx", 0) >= 1, "kernel MPTcpExtMPFastcloseTx >= 1", moved)
+        ours = braid_counters(app)
+        check(ours.get("fastclose_rx", 0) >= 1 and ours.get("fastclose_bad_key", 0) == 0,
+              "Braid accepted the MP_FASTCLOSE (our key)", ours)
+
+
+def scenario_recreate(check, fam):
+    nbytes = 240 * MB
+    with Bed(check, fam, rate="100mbit") as bed:
+        tb, b = bed.tb, bed.tb.b
+        before = bed.counters()
+        prog = os.path.join(tb.workdir, "progress.txt")
+        srv = tb.start_server(b, PORT, mode="sink", family="dual", progress=prog)
+        app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT, "--mode", "send",
+                        "--bytes", nbytes, mptcp=["--subflows", 4] + bed.subflow_endpoints())
+        time.sleep(0.5)
+        t_cut = time.monotonic()
+        tb.blackhole(1)
+        time.sleep(4.0)
+        tb.restore(1)
+        t_back = time.monotonic()
+        check(app.wait(90) == 0, "Braid client exits 0", app.errors())
+        sv = srv.results(20)[0]
+        c = one_connection(check, app, "send")
+        if c:
+            check(sv["bytes_rx"] == nbytes and sv["sha256_rx"] == c["sha256_tx"],
+                  "%d MiB byte-exact across a 4 s outage" % (nbytes // MB))
+            p1 = subflow_of(c, local=bed.a_addr(1))
+            check(len(p1) == 2 and p1[0]["state"] == "closed" and p1[1]["bytes_sent"] > MB,
+                  "path 1's subflow was reset while stale and a new one carried data after the "
+                  "path came back", [(s["id"], s["state"], s["bytes_sent"]) for s in p1])
+        samples = peer.read_progress(prog)[0]
+        gap, _, _ = peer.longest_gap(samples, after=t_cut)
+        check.info("longest delivery gap after the cut: %.0f ms" % (gap * 1000))
+        check(gap < 1.0, "delivery stalled less than 1 s", "%.0f ms" % (gap * 1e3))
+        back = [t for t, _ in samples if t > t_back]
+        check.info("delivery went on %.1f s after the path came back" %
+                   ((back[-1] - t_back) if back else 0))
+        ours = braid_counters(app)
+        check(ours.get("subflows_opened", 0) == 3 and ours.get("subflow_stale", 0) >= 1,
+              "Braid: stale, reset, re-opened (3 joins in all)",
+              {k: ours.get(k, 0) for k in ("subflow_stale", "subflows_opened", "tcprst_tx",
+                                           "reinjected_bytes", "hol_reinjections")})
+        check_kernel(check, delta(bed.counters(), before), {"MPJoinSynRx": 3},
+                     allow=("MPRstRx",))
+
+
 SCENARIOS = {"client": scenario_client, "server": scenario_server, "signal": scenario_signal,
              "backup": scenario_backup, "checksum": scenario_checksum,
-             "fallback": scenario_fallback, "cut": scenario_cut, "mixed": scenario_mixed}
+             "fallback": scenario_fallback, "cut": scenario_cut, "mixed": scenario_mixed,
+             "signals": scenario_signals, "fastclose": scenario_fastclose,
+             "recreate": scenario_recreate}
 
 
 def main():
