@@ -684,8 +684,11 @@ void MptcpConnection::Pull(Subflow& sf, tcp::Instant now) {
           wire::DssChecksum(mapping.dsn.raw(), static_cast<uint32_t>(mapping.start - sf.irs),
                             static_cast<uint16_t>(mapping.len + mapping.fin_extra), bytes);
       if (sum != *mapping.checksum) {
+        // RFC 8684 §3.7: the data was changed on the way; the subflow is reset with MP_FAIL
+        // naming the mapping (the kernel's DSSCorruptionReset; Braid does not fall back to TCP
+        // on a checksum failure).
         counters().Add(MptcpCounter::kDataCsumErr);
-        counters().Add(MptcpCounter::kMpFailTx);
+        sf.mp_fail_dsn = mapping.dsn;
         ResetSubflow(sf, wire::MpTcpRstReason::kMiddleboxInterference, now);
         return;
       }

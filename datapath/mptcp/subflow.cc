@@ -51,6 +51,10 @@ size_t Subflow::WriteOptions(const tcp::SegmentInfo& segment, std::span<uint8_t>
         Put(wire::MpFastclose{conn_.remote_key()}, space, used)) {
       conn_.counters().Add(MptcpCounter::kFastcloseTx);
     }
+    // RFC 8684 §3.7: a checksum failure names the mapping.
+    if (mp_fail_dsn && !conn_.fallback() && Put(wire::MpFail{*mp_fail_dsn}, space, used)) {
+      conn_.counters().Add(MptcpCounter::kMpFailTx);
+    }
     // RFC 8684 §3.6: why this subflow is reset.
     if (rst_reason && !conn_.fallback() &&
         Put(wire::MpTcpRst{.reason = *rst_reason}, space, used)) {

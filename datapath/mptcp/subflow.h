@@ -111,6 +111,7 @@ class Subflow final : public tcp::TcpHooks {
   // Resets: options for our RST (MP_TCPRST reason, MP_FASTCLOSE).
   std::optional<wire::MpTcpRstReason> rst_reason;
   bool send_fastclose = false;
+  std::optional<wire::DataSeq> mp_fail_dsn;  // MP_FAIL on our RST: the mapping that failed
   std::optional<wire::MpTcpRstReason> peer_rst_reason;  // from the peer's RST, for the logs
 
   // Set when TCP reported readable bytes the connection has not pulled yet.

@@ -36,6 +36,9 @@ Scenarios:
   recreate  a path blackholed for 4 s during a long transfer: the stale subflow is reset after
             2 s, the path manager re-opens it, and the new subflow carries data once the path
             is back (Braid does this; the kernel does not).
+  strip     a middlebox (nft `reset tcp option mptcp` in the router) removes MPTCP options from
+            the SYN, from the SYN/ACK, or from data after the handshake: both ends fall back
+            to TCP and an echo of 8 MiB comes back byte-exact.
 
 Exit 0 pass, 1 fail, 77 skip (not root, no namespaces/MPTCP/tshark, braid-testapp not built).
 """
@@ -623,11 +626,61 @@ def scenario_recreate(check, fam):
                      allow=("MPRstRx",))
 
 
+def strip_mptcp(tb, path, rule):
+    """A middlebox on path's router that removes MPTCP options (nft `reset tcp option mptcp`:
+    the option becomes NOPs, the checksum is fixed) from the packets `rule` matches."""
+    r = tb.nodes[tb.paths[path].router]
+    r.run(["nft", "-f", "-"], input=(
+        "table inet braid_strip {\n chain strip {\n"
+        "  type filter hook forward priority 0; policy accept;\n"
+        "  %s reset tcp option mptcp\n }\n}\n" % rule))
+
+
+def scenario_strip(check, fam):
+    nbytes = 8 * MB
+    cases = (
+        ("SYN", 'iifname "r0a" tcp flags & (syn | ack) == syn',
+         {"fallback_synack": 1}, {"MPCapableSYNRX": 0}),
+        ("SYN/ACK", 'iifname "r0b" tcp flags & (syn | ack) == syn | ack',
+         {"fallback_synack": 1}, {"MPCapableFallbackACK": 1}),
+        ("data", 'iifname "r0a" tcp flags & syn == 0 meta length > 200',
+         {"fallback_data": 1}, {"MPCapableSYNRX": 1}),
+    )
+    for what, rule, ours_want, kernel_want in cases:
+        with Bed(check, fam) as bed:
+            tb, b = bed.tb, bed.tb.b
+            strip_mptcp(tb, 0, rule)
+            before = bed.counters()
+            srv = tb.start_server(b, PORT, mode="echo", family="dual")
+            app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT, "--mode", "echo",
+                            "--bytes", nbytes)
+            check(app.wait(60) == 0, "%s stripped: Braid client exits 0" % what, app.errors())
+            try:
+                srv.results(20)
+            except peer.PeerError as e:
+                check(False, "%s stripped: kernel echo server" % what, e)
+            conns = app.connections()
+            c = conns[0] if conns else {}
+            check(len(conns) == 1 and not c.get("error") and c.get("bytes_rx") == nbytes and
+                  c.get("sha256_rx") == c.get("sha256_tx"),
+                  "%s stripped: %d MiB echoed byte-exact over plain TCP" % (what, nbytes // MB),
+                  c.get("error"))
+            check((c.get("mptcp") or {}).get("fallback") is True, "%s stripped: fell back" % what)
+            ours = braid_counters(app)
+            for k, v in ours_want.items():
+                check(ours.get(k, 0) == v, "%s stripped: Braid %s = %d" % (what, k, v),
+                      ours.get(k, 0))
+            moved = delta(bed.counters(), before)
+            for k, v in kernel_want.items():
+                check(moved.get(k, 0) == v, "%s stripped: kernel MPTcpExt%s += %d" % (what, k, v),
+                      moved.get(k, 0))
+
+
 SCENARIOS = {"client": scenario_client, "server": scenario_server, "signal": scenario_signal,
              "backup": scenario_backup, "checksum": scenario_checksum,
              "fallback": scenario_fallback, "cut": scenario_cut, "mixed": scenario_mixed,
              "signals": scenario_signals, "fastclose": scenario_fastclose,
-             "recreate": scenario_recreate}
+             "recreate": scenario_recreate, "strip": scenario_strip}
 
 
 def main():
