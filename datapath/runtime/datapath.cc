@@ -85,6 +85,12 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathConfig& 
   }
   if (config.paths.empty()) return absl::InvalidArgumentError("no paths: nothing to run on");
   if (absl::Status s = config.idle.Validate(); !s.ok()) return Annotate(s, "idle");
+  if (config.mptcp && config.workers > 1) {
+    // Joins to a listener arrive on whichever worker the 4-tuple hashes to, not the one that owns
+    // the connection's token; handing them over (architecture.md §5) is not built yet.
+    return absl::UnimplementedError(
+        Cat("mptcp with ", config.workers, " workers: MPTCP runs on one worker for now"));
+  }
   if (config.mptcp) {
     if (absl::Status s = mptcp::ValidatePathManagerConfig(config.mptcp->path_manager); !s.ok()) {
       return Annotate(s, "mptcp path manager");
