@@ -122,6 +122,8 @@ class MptcpConnection final : public PmConnection {
   Subflow* AddSubflow(Subflow::Kind kind, bool active);
   Subflow* subflow(uint32_t id);
   Subflow* initial();
+  // Subflow ids run from 0 to subflow_count() - 1 (closed ones included).
+  uint32_t subflow_count() const { return static_cast<uint32_t>(subflows_.size()); }
   size_t live_subflows() const;
 
   // ---- What the subflows' hooks learn (state changes only; no sending) ----------------------

@@ -104,8 +104,11 @@ void MptcpSockets::FreeConnection(uint32_t index) {
   Slot& slot = slots_[index];
   if (!slot.live) return;
   tokens_.Remove(slot.conn->local_token());
-  for (SubflowRef& ref : subflow_refs_) {
-    if (ref.live && ref.slot == index && ref.conn_generation == slot.generation) ref.live = false;
+  for (uint32_t id = 0; id < slot.conn->subflow_count(); ++id) {
+    const Subflow* sf = slot.conn->subflow(id);
+    if (sf == nullptr || !sf->has_socket || sf->socket.index >= subflow_refs_.size()) continue;
+    SubflowRef& ref = subflow_refs_[sf->socket.index];
+    if (ref.slot == index && ref.conn_generation == slot.generation) ref.live = false;
   }
   slot.conn.reset();
   slot.live = false;
@@ -492,6 +495,7 @@ void MptcpSockets::Service(tcp::Instant now) {
         conn.set_closed_reported();
         QueueAppEvent(conn, AppEventKind::kClosed);
       }
+      if (conn.finished()) finished_.push_back(conn.id());
       Arm(index);
     }
   }
@@ -548,9 +552,12 @@ size_t MptcpSockets::Dispatch(tcp::Instant now) {
     const size_t app = DeliverAppEvents();
     delivered += app;
     // Free what is over (after its last event was delivered).
-    for (uint32_t i = 0; i < slots_.size(); ++i) {
-      if (slots_[i].live && slots_[i].conn->finished()) FreeConnection(i);
+    for (const tcp::SocketId id : finished_) {
+      if (MptcpConnection* conn = Find(id); conn != nullptr && conn->finished()) {
+        FreeConnection(id.index);
+      }
     }
+    finished_.clear();
     if (lower == 0 && app == 0 && dirty_.empty()) break;
   }
   return delivered;
