@@ -144,21 +144,24 @@ bool MptcpConnection::path_up(const wire::IpAddress& local) const {
   return stack_.tcp().PathUp(local);
 }
 
+PmSubflow MptcpConnection::PmView(const Subflow& sf) {
+  return PmSubflow{.id = sf.id(),
+                   .local_id = sf.local_id,
+                   .remote_id = sf.remote_id,
+                   .local_address = sf.local_address,
+                   .local_port = sf.local_port,
+                   .remote_address = sf.remote_address,
+                   .remote_port = sf.remote_port,
+                   .initial = sf.kind() == Subflow::Kind::kInitial,
+                   .established = sf.state == SubflowState::kEstablished,
+                   .backup = sf.backup(),
+                   .stale = sf.stale};
+}
+
 void MptcpConnection::RefreshPmView() {
   pm_subflows_.clear();
   for (const auto& sf : subflows_) {
-    if (!sf || sf->state == SubflowState::kClosed) continue;
-    pm_subflows_.push_back(PmSubflow{.id = sf->id(),
-                                     .local_id = sf->local_id,
-                                     .remote_id = sf->remote_id,
-                                     .local_address = sf->local_address,
-                                     .local_port = sf->local_port,
-                                     .remote_address = sf->remote_address,
-                                     .remote_port = sf->remote_port,
-                                     .initial = sf->kind() == Subflow::Kind::kInitial,
-                                     .established = sf->state == SubflowState::kEstablished,
-                                     .backup = sf->backup(),
-                                     .stale = sf->stale});
+    if (sf && sf->state != SubflowState::kClosed) pm_subflows_.push_back(PmView(*sf));
   }
 }
 
@@ -416,17 +419,7 @@ void MptcpConnection::OnSubflowError(Subflow& sf, tcp::SocketError error) {
 
 void MptcpConnection::OnSubflowClosed(Subflow& sf, tcp::Instant now) {
   const bool was_established = sf.state == SubflowState::kEstablished;
-  const PmSubflow view{.id = sf.id(),
-                       .local_id = sf.local_id,
-                       .remote_id = sf.remote_id,
-                       .local_address = sf.local_address,
-                       .local_port = sf.local_port,
-                       .remote_address = sf.remote_address,
-                       .remote_port = sf.remote_port,
-                       .initial = sf.kind() == Subflow::Kind::kInitial,
-                       .established = was_established,
-                       .backup = sf.backup(),
-                       .stale = sf.stale};
+  const PmSubflow view = PmView(sf);
   if (!fallback_) ReinjectFrom(sf);
   // TCP closes a connection without error only after both FINs and after every byte was read:
   // in fallback that is the peer's end of stream.
@@ -1003,9 +996,7 @@ Subflow* MptcpConnection::HeadOfLine(tcp::Instant* stuck_at) const {
   for (const auto& sf : subflows_) {
     if (!sf || !sf->has_socket || sf->state != SubflowState::kEstablished) continue;
     ++usable;
-    for (const TxMapping& m : sf->tx_mappings()) {
-      if (m.dsn <= data_una_ && data_una_ < m.dsn + m.len) holder = sf.get();
-    }
+    if (MappingOfHead(*sf) != nullptr) holder = sf.get();
   }
   if (holder == nullptr || usable < 2) return nullptr;
   const std::optional<tcp::SendState> st = stack_.tcp().GetSendState(holder->socket);
@@ -1019,18 +1010,20 @@ void MptcpConnection::CheckHeadOfLine(tcp::Instant now) {
   tcp::Instant stuck_at;
   Subflow* holder = HeadOfLine(&stuck_at);
   if (holder == nullptr || now < stuck_at) return;
-  for (const TxMapping& m : holder->tx_mappings()) {
-    if (m.dsn <= data_una_ && data_una_ < m.dsn + m.len) {
-      // Ahead of any other reinjection: this is the byte the receiver waits for.
-      reinject_.insert(reinject_.begin(),
-                       {.start = data_una_,
-                        .len = static_cast<uint32_t>((m.dsn + m.len) - data_una_),
-                        .exclude = Bit(holder->id())});
-      hol_reinjected_ = data_una_;
-      counters().Add(MptcpCounter::kHolReinjections);
-      return;
-    }
+  const TxMapping* m = MappingOfHead(*holder);
+  // Ahead of any other reinjection: this is the byte the receiver waits for.
+  reinject_.insert(reinject_.begin(), {.start = data_una_,
+                                       .len = static_cast<uint32_t>((m->dsn + m->len) - data_una_),
+                                       .exclude = Bit(holder->id())});
+  hol_reinjected_ = data_una_;
+  counters().Add(MptcpCounter::kHolReinjections);
+}
+
+const TxMapping* MptcpConnection::MappingOfHead(const Subflow& sf) const {
+  for (const TxMapping& m : sf.tx_mappings()) {
+    if (m.dsn <= data_una_ && data_una_ < m.dsn + m.len) return &m;
   }
+  return nullptr;
 }
 
 void MptcpConnection::ArmDataRto(tcp::Instant now) {

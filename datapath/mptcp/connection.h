@@ -251,6 +251,9 @@ class MptcpConnection final : public PmConnection {
   // The subflow holding the oldest unacknowledged byte, and when it counts as stuck.
   Subflow* HeadOfLine(tcp::Instant* stuck_at) const;
   void CheckHeadOfLine(tcp::Instant now);
+  // The mapping on `sf` that holds the oldest unacknowledged data-level byte, if any.
+  const TxMapping* MappingOfHead(const Subflow& sf) const;
+  static PmSubflow PmView(const Subflow& sf);
   void FailConnection(tcp::SocketError error);
   uint64_t send_window_left() const;
 

@@ -200,12 +200,7 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
         peer_rst_reason = r->reason;
         conn_.counters().Add(MptcpCounter::kTcpRstRx);
       } else if (const auto* f = std::get_if<wire::MpFastclose>(&o)) {
-        if (f->receiver_key == conn_.local_key()) {
-          conn_.counters().Add(MptcpCounter::kFastcloseRx);
-          conn_.OnFastclose();
-        } else {
-          conn_.counters().Add(MptcpCounter::kFastcloseBadKey);
-        }
+        OnFastcloseOption(*f);
       }
     }
     return tcp::InputVerdict::kAccept;
@@ -279,12 +274,7 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
     } else if (const auto* fail = std::get_if<wire::MpFail>(&o)) {
       conn_.OnMpFail(*this, fail->data_seq);
     } else if (const auto* fc = std::get_if<wire::MpFastclose>(&o)) {
-      if (fc->receiver_key == conn_.local_key()) {
-        conn_.counters().Add(MptcpCounter::kFastcloseRx);
-        conn_.OnFastclose();
-      } else {
-        conn_.counters().Add(MptcpCounter::kFastcloseBadKey);
-      }
+      OnFastcloseOption(*fc);
     } else if (const auto* mpc = std::get_if<wire::MpCapable>(&o)) {
       // The client repeats its keys until it sees our DSS; its first data segment may come again
       // (a retransmission) with the implied mapping.
@@ -311,6 +301,16 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
     }
   }
   return tcp::InputVerdict::kAccept;
+}
+
+void Subflow::OnFastcloseOption(const wire::MpFastclose& option) {
+  // RFC 8684 §3.5: only with our own key (on an ACK or an RST) does it end the connection.
+  if (option.receiver_key == conn_.local_key()) {
+    conn_.counters().Add(MptcpCounter::kFastcloseRx);
+    conn_.OnFastclose();
+  } else {
+    conn_.counters().Add(MptcpCounter::kFastcloseBadKey);
+  }
 }
 
 tcp::InputVerdict Subflow::OnHandshakeInput(const tcp::SegmentInfo& segment,

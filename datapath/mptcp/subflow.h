@@ -153,6 +153,7 @@ class Subflow final : public tcp::TcpHooks {
   size_t WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space);
   tcp::InputVerdict OnHandshakeInput(const tcp::SegmentInfo& segment,
                                      std::span<const wire::MptcpOption> options);
+  void OnFastcloseOption(const wire::MpFastclose& option);
   void Compact();
 
   MptcpConnection& conn_;
