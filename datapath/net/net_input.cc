@@ -111,7 +111,9 @@ RxOutcome NetStack::ReceiveIpv4(InterfaceId id, const wire::EthernetFrame& frame
       source.IsLoopback() || IsLocal(source)) {
     return RxOutcome::Dropped(NetDrop::kIpv4BadSource);
   }
-  if (!Owns(id, destination)) return RxOutcome::Dropped(NetDrop::kIpv4NotForUs);
+  if (!Owns(id, destination) && !(config_.weak_host && IsLocal(destination))) {
+    return RxOutcome::Dropped(NetDrop::kIpv4NotForUs);
+  }
   // RFC 1122 §3.3.6: a unicast datagram that came as a link-layer broadcast is discarded.
   if (link_multicast) return RxOutcome::Dropped(NetDrop::kLinkBroadcastUnicastIp);
 
@@ -139,7 +141,11 @@ RxOutcome NetStack::ReceiveIpv6(InterfaceId id, const wire::EthernetFrame& frame
   bool multicast_ok =
       destination == kAllNodes ||
       (IsSolicitedNodeGroup(destination) && interfaces_[id].HasSolicitedNodeGroup(destination));
-  if (!multicast_ok && !Owns(id, destination)) return RxOutcome::Dropped(NetDrop::kIpv6NotForUs);
+  const bool weak_ok = config_.weak_host && !destination.IsLinkLocal() &&
+                       !destination.IsMulticast() && IsLocal(destination);
+  if (!multicast_ok && !weak_ok && !Owns(id, destination)) {
+    return RxOutcome::Dropped(NetDrop::kIpv6NotForUs);
+  }
   if (!destination.IsMulticast() && link_multicast) {
     return RxOutcome::Dropped(NetDrop::kLinkBroadcastUnicastIp);
   }

@@ -281,6 +281,16 @@ std::optional<NextHop> NetStack::RouteFrom(const wire::IpAddress& source,
   std::optional<InterfaceId> id = InterfaceOf(source);
   if (!id) return std::nullopt;
   const Route* r = routes_.Lookup(destination, *id);
+  if (config_.weak_host) {
+    // Weak host sending (RFC 1122 §3.3.4.2, Linux): a route more specific than any the source's
+    // own interface has wins, with the source address kept. A path told "the peer's path-1
+    // subnet is behind my path-1 router" answers a join that came in on path 1 through path 1,
+    // even from the address of path 0.
+    const Route* best = routes_.Lookup(destination);
+    if (best != nullptr && (r == nullptr || best->prefix_len > r->prefix_len)) {
+      return NextHop{best->interface, best->gateway.value_or(destination), source, *best};
+    }
+  }
   if (r == nullptr) return std::nullopt;
   return NextHop{*id, r->gateway.value_or(destination), source, *r};
 }

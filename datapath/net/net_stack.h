@@ -81,6 +81,12 @@ struct NetStackConfig {
   // from forged ICMP would make TCP send tiny segments). IPv6's floor is 1280 (RFC 8201 §4).
   uint16_t ipv4_min_pmtu = 552;
   size_t icmp_event_queue = 256;
+  // RFC 1122 §3.3.4.2 lets a multihomed host accept a datagram for any of its addresses on any
+  // interface (the weak host model, Linux's behaviour) or only on the interface that has the
+  // address (strong). MPTCP needs the weak model: a peer's subflow from its second path to our
+  // first path's address is routed over the second path and arrives on our second port. IPv6
+  // link-local and multicast destinations stay per interface either way.
+  bool weak_host = true;
   // Keys the neighbour table's hash. From a CSPRNG in production; tests pass a fixed key.
   tcp::SipKey secret;
 };

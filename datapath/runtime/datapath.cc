@@ -243,6 +243,19 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathConfig& 
       if (net::NetError e = worker->net().AddInterface(ic, &id); e != net::NetError::kOk) {
         return absl::InvalidArgumentError(Cat("path ", i, " interface: ", net::NetErrorName(e)));
       }
+      for (const PathConfig::Route& r : p.routes) {
+        std::optional<wire::IpAddress> gateway = r.gateway;
+        if (!gateway) {
+          if (wire::IsIpv4(r.prefix) && p.ipv4_gateway) gateway = *p.ipv4_gateway;
+          if (!wire::IsIpv4(r.prefix) && p.ipv6_gateway) gateway = *p.ipv6_gateway;
+        }
+        const net::NetError e = worker->net().AddRoute(
+            {.prefix = r.prefix, .prefix_len = r.prefix_len, .interface = id, .gateway = gateway});
+        if (e != net::NetError::kOk) {
+          return absl::InvalidArgumentError(Cat("path ", i, " route ", wire::ToString(r.prefix),
+                                                "/", r.prefix_len, ": ", net::NetErrorName(e)));
+        }
+      }
       // Every worker's stack announces its addresses (gratuitous ARP / unsolicited NA): a few
       // duplicate frames at start, in exchange for every worker's neighbour state being its own.
       worker->net().SetInterfaceUp(id, true, now);

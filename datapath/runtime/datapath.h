@@ -38,6 +38,15 @@ struct PathConfig {
   std::vector<net::Ipv6Cidr> ipv6;
   std::optional<wire::Ipv4Address> ipv4_gateway;
   std::optional<wire::Ipv6Address> ipv6_gateway;
+  // More routes through this path: a prefix behind its gateway of the same family (or the
+  // given one), e.g. the peer's subnet on this path, so that replies to a subflow that came in
+  // here leave here too (net::NetStackConfig::weak_host).
+  struct Route {
+    wire::IpAddress prefix;
+    uint8_t prefix_len = 0;
+    std::optional<wire::IpAddress> gateway;
+  };
+  std::vector<Route> routes;
 };
 
 struct DatapathConfig {

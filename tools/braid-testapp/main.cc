@@ -44,7 +44,7 @@ MPTCP: --mptcp [--mptcp-checksum 0|1] [--scheduler NAME] [--pm kernel|ndiffports
        [--endpoint ADDR,id=N[,signal][,subflow][,backup][,fullmesh][,port=P]]...
        [--subflows N] [--add-addr-accepted N] [--ndiffports N]
 Actions on the first connection: --action SECONDS:remove|backup|nobackup:ID | SECONDS:abort
-Paths: each --port starts a path; --mac/--addr/--gateway/--mtu apply to the last one.
+Paths: each --port starts a path; --mac/--addr/--gateway/--route/--mtu apply to the last one.
 Common: --timeout S (default 120)
 )";
 
@@ -190,6 +190,21 @@ Options Parse(int argc, char** argv) {
       } else {
         path.ipv6_gateway = std::get<braid::wire::Ipv6Address>(g);
       }
+    } else if (flag == "--route") {
+      // CIDR[,via=GATEWAY]: through this path (its gateway of that family by default).
+      const size_t comma = v.find(',');
+      const std::string_view cidr = v.substr(0, comma);
+      const size_t slash = cidr.find('/');
+      if (slash == std::string_view::npos) Usage("--route: expected PREFIX/LEN: " + std::string(v));
+      braid::runtime::PathConfig::Route r;
+      r.prefix = Address("--route", cidr.substr(0, slash));
+      r.prefix_len = Number<uint8_t>("--route prefix", cidr.substr(slash + 1));
+      if (comma != std::string_view::npos) {
+        const std::string_view via = v.substr(comma + 1);
+        if (!via.starts_with("via=")) Usage("--route: expected ,via=GATEWAY: " + std::string(v));
+        r.gateway = Address("--route via", via.substr(4));
+      }
+      path.routes.push_back(r);
     } else if (flag == "--mtu") {
       path.mtu = Number<uint16_t>(flag, v);
     } else if (flag == "--workers") {

@@ -128,18 +128,19 @@ TEST_F(RxTest, VlansPickTheirInterface) {
                    200),
                T(1), 1),
             RxOutcome::Delivered());
-  // Strong host model: path0's address on VLAN 200 is not accepted.
+  // Weak host model (the default, RFC 1122 §3.3.4.2): path0's address is accepted on VLAN 200
+  // too, as an MPTCP subflow routed over the other path arrives.
   EXPECT_EQ(Rx(Eth(b.mac, kPeerMac, wire::kEtherTypeIpv4,
                    Ip4(kPeerIp, kOurIp, wire::IpProtocol::kTcp, Tcp(kPeerIp, kOurIp, {})), 200),
                T(1), 1),
-            Drop(NetDrop::kIpv4NotForUs));
+            RxOutcome::Delivered());
   // Untagged, or another VLAN, on that port: no interface.
   EXPECT_EQ(Rx(TcpFrame4(kPeerIp, kOurIp), T(1), 1), Drop(NetDrop::kVlanNotOurs));
   EXPECT_EQ(Rx(Eth(kOurMac, kPeerMac, wire::kEtherTypeIpv4,
                    Ip4(kPeerIp, kOurIp, wire::IpProtocol::kTcp, Tcp(kPeerIp, kOurIp, {})), 300),
                T(1), 1),
             Drop(NetDrop::kVlanNotOurs));
-  EXPECT_EQ(backend_.inputs.size(), 2u);
+  EXPECT_EQ(backend_.inputs.size(), 3u);  // the two per-VLAN ones and the weak-host one
 }
 
 TEST_F(RxTest, PriorityTaggedFramesBelongToTheUntaggedInterface) {
@@ -188,4 +189,36 @@ TEST_F(RxTest, BurstOfMixedFramesIsAccountedOneByOne) {
 }
 
 }  // namespace
+class StrongHostTest : public NetFixture {
+ public:
+  StrongHostTest() : NetFixture(StrongConfig()) {}
+  static NetStackConfig StrongConfig() {
+    NetStackConfig c = TestConfig();
+    c.weak_host = false;
+    return c;
+  }
+};
+
+TEST_F(StrongHostTest, AnAddressIsAcceptedOnlyOnItsInterface) {
+  InterfaceConfig a = Path0Config();
+  a.port = 1;
+  a.vlan = 100;
+  InterfaceConfig b;
+  b.name = "path1";
+  b.port = 1;
+  b.vlan = 200;
+  b.mac = Mac("02:00:00:00:01:01");
+  b.ipv4 = {{V4("198.18.0.1"), 24}};
+  AddUp(a);
+  AddUp(b);
+  EXPECT_EQ(Rx(Eth(b.mac, kPeerMac, wire::kEtherTypeIpv4,
+                   Ip4(kPeerIp, kOurIp, wire::IpProtocol::kTcp, Tcp(kPeerIp, kOurIp, {})), 200),
+               T(1), 1),
+            Drop(NetDrop::kIpv4NotForUs));
+  EXPECT_EQ(Rx(Eth(kOurMac, kPeerMac, wire::kEtherTypeIpv4,
+                   Ip4(kPeerIp, kOurIp, wire::IpProtocol::kTcp, Tcp(kPeerIp, kOurIp, {})), 100),
+               T(1), 1),
+            RxOutcome::Delivered());
+}
+
 }  // namespace braid::net::test
