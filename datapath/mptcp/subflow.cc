@@ -287,6 +287,9 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
                      conn_.mptcp_config().max_mappings);
         saw_mapping = true;
       }
+    } else if (const auto* join = std::get_if<wire::MpJoin>(&o);
+               join != nullptr && join->form == wire::MpJoinForm::kAck && !active_) {
+      // The peer repeats its third ACK until our ACK reaches it (RFC 8684 §3.2): expected.
     } else {
       conn_.counters().Add(MptcpCounter::kUnexpectedOption);
     }

@@ -243,6 +243,28 @@ def scenario_server(check, fam):
             check(ours.get("echo_add_rx") == 2 and ours.get("join_ack_rx") == 2,
                   "Braid: both announcements echoed, 2 joins with valid HMACs", ours)
 
+        # The kernel client's own subflow endpoints (the usual client setup): its joins from b1
+        # and b2 to a0's address are routed over paths 1 and 2 and reach Braid's other ports
+        # (weak host model, RFC 1122 §3.3.4.2).
+        b.mptcp_endpoint_flush()
+        b.mptcp_endpoints_on_paths("subflow", family=fam)
+        before = bed.counters()
+        app = bed.braid("--listen", PORT, "--mode", "sink", mptcp=["--subflows", 4])
+        cl = tb.run_client(b, bed.a_addr(0), PORT, proto="mptcp", mode="send", nbytes=nbytes,
+                           wait_subflows=2, timeout=40, check=False)
+        check(not cl.get("error"), "kernel client with subflow endpoints done", cl.get("error"))
+        app.wait_connections(1, timeout=20)
+        app.stop()
+        c = one_connection(check, app, "joined by the kernel")
+        if c:
+            check(c["bytes_rx"] == nbytes and c["sha256_rx"] == cl["sha256_tx"],
+                  "%d MiB kernel -> Braid byte-exact over the kernel's 3 subflows" % (nbytes // MB))
+            got = subflow_bytes(c, "bytes_received")
+            check(len(got) == 3 and all(x[2] > 0 for x in got),
+                  "3 subflows, data on each", got)
+        check_kernel(check, delta(bed.counters(), before),
+                     {"MPJoinSynTx": 2, "MPJoinSynAckRx": 2})
+
 
 def scenario_signal(check, fam):
     nbytes = 16 * MB

@@ -90,6 +90,23 @@ def interface_addresses(node, path, family="dual"):
     return addrs, gateways
 
 
+def far_routes(node, path, family="dual"):
+    """`--route` arguments for the subnets at the other end of a routed path (through its
+    router): replies to subflows that arrived on this path then leave on it (Braid's weak host
+    model sends by the most specific route, as the testbed's kernels do)."""
+    p = _path_of(node, path)
+    if not p.router:
+        return []
+    args = []
+    for end in p.all_ends():
+        if end.role in (node.name, p.router):
+            continue
+        seg = p.segment_of(end.role)
+        for f in _families(family):
+            args += ["--route", str(seg.net(f))]
+    return args
+
+
 def _families(family):
     if family in ("dual", "both", None):
         return (4, 6)
@@ -329,6 +346,7 @@ def start_braid(node, path, *app_args, pmd="af_packet", family="dual", sack=None
         argv += ["--addr", a]
     for g in gateways:
         argv += ["--gateway", g]
+    argv += far_routes(node, p, family)
     for n, extra_path in enumerate(more_paths, start=1):
         q = _path_of(node, extra_path)
         q_if = q.iface(node.name)
@@ -344,6 +362,7 @@ def start_braid(node, path, *app_args, pmd="af_packet", family="dual", sack=None
             argv += ["--addr", a]
         for g in q_gateways:
             argv += ["--gateway", g]
+        argv += far_routes(node, q, family)
     for flag, value in (("--sack", sack), ("--timestamps", timestamps),
                         ("--window-scaling", window_scaling)):
         if value is not None:
