@@ -14,9 +14,9 @@ build: deps
 	@cmake --preset release >/dev/null
 	@cmake --build --preset release
 
-# Braid (braid-testapp on DPDK) on node A, the Linux kernel on node B of a namespace testbed: data
-# both ways, a ping, request/response latency, a capture; ends with a summary (scripts/demo installs
-# and builds what it needs).
+# Braid (braid-testapp on DPDK) on a three-path namespace testbed: TCP and MPTCP against the Linux
+# kernel, MPTCP against a second Braid; per-subflow results, tshark's verdict on the captures, a
+# summary (scripts/demo installs and builds what it needs).
 demo:
 	@scripts/demo
 
