@@ -111,7 +111,8 @@ RxOutcome NetStack::ReceiveIpv4(InterfaceId id, const wire::EthernetFrame& frame
       source.IsLoopback() || IsLocal(source)) {
     return RxOutcome::Dropped(NetDrop::kIpv4BadSource);
   }
-  if (!Owns(id, destination) && !(config_.weak_host && IsLocal(destination))) {
+  const bool owned = Owns(id, destination);
+  if (!owned && !(config_.weak_host && IsLocal(destination))) {
     return RxOutcome::Dropped(NetDrop::kIpv4NotForUs);
   }
   // RFC 1122 §3.3.6: a unicast datagram that came as a link-layer broadcast is discarded.
@@ -119,7 +120,8 @@ RxOutcome NetStack::ReceiveIpv4(InterfaceId id, const wire::EthernetFrame& frame
 
   switch (packet->protocol()) {
     case wire::IpProtocol::kTcp:
-      return ReceiveTcp(source, destination, packet->payload(), offload);
+      return ReceiveTcp(source, destination, packet->payload(), offload,
+                        owned ? std::nullopt : std::optional<InterfaceId>(id));
     case wire::IpProtocol::kIcmp:
       return ReceiveIcmpv4(id, frame, packet->bytes());
     default:
@@ -141,11 +143,10 @@ RxOutcome NetStack::ReceiveIpv6(InterfaceId id, const wire::EthernetFrame& frame
   bool multicast_ok =
       destination == kAllNodes ||
       (IsSolicitedNodeGroup(destination) && interfaces_[id].HasSolicitedNodeGroup(destination));
+  const bool owned = Owns(id, destination);
   const bool weak_ok = config_.weak_host && !destination.IsLinkLocal() &&
                        !destination.IsMulticast() && IsLocal(destination);
-  if (!multicast_ok && !weak_ok && !Owns(id, destination)) {
-    return RxOutcome::Dropped(NetDrop::kIpv6NotForUs);
-  }
+  if (!multicast_ok && !weak_ok && !owned) return RxOutcome::Dropped(NetDrop::kIpv6NotForUs);
   if (!destination.IsMulticast() && link_multicast) {
     return RxOutcome::Dropped(NetDrop::kLinkBroadcastUnicastIp);
   }
@@ -160,7 +161,8 @@ RxOutcome NetStack::ReceiveIpv6(InterfaceId id, const wire::EthernetFrame& frame
       if (destination.IsMulticast() || source.IsUnspecified()) {
         return RxOutcome::Dropped(NetDrop::kIpv6UnknownProtocol);
       }
-      return ReceiveTcp(source, destination, walk->upper_layer, offload);
+      return ReceiveTcp(source, destination, walk->upper_layer, offload,
+                        owned ? std::nullopt : std::optional<InterfaceId>(id));
     case wire::IpProtocol::kIcmpv6:
       return ReceiveIcmpv6(id, frame, packet->bytes(), walk->upper_layer);
     default:
@@ -169,7 +171,8 @@ RxOutcome NetStack::ReceiveIpv6(InterfaceId id, const wire::EthernetFrame& frame
 }
 
 RxOutcome NetStack::ReceiveTcp(const wire::IpAddress& source, const wire::IpAddress& destination,
-                               std::span<const uint8_t> bytes, const RxOffload& offload) {
+                               std::span<const uint8_t> bytes, const RxOffload& offload,
+                               std::optional<InterfaceId> elsewhere) {
   auto segment = wire::TcpSegment::Check(bytes);
   if (!segment.ok()) return RxOutcome::Dropped(NetDrop::kTcpMalformed);
   if (!offload.l4_checksum_good) {
@@ -188,6 +191,7 @@ RxOutcome NetStack::ReceiveTcp(const wire::IpAddress& source, const wire::IpAddr
   in.header = wire::TcpRepr::Parse(*segment);
   in.payload = segment->payload();
   tcp::FlowKey flow{destination, segment->dst_port(), source, segment->src_port()};
+  if (elsewhere) NoteArrival(flow, *elsewhere);
   tcp_->Input(flow, in, now_);
   return RxOutcome::Delivered();
 }

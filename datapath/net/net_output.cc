@@ -36,8 +36,9 @@ void NetStack::Transmit(const tcp::FlowKey& flow, const tcp::OutboundSegment& se
   }
   // A frame to ourselves would only ARP for our own address and time out.
   if (IsLocal(flow.remote)) return TxDrop(NetDrop::kTxLocalDestination);
-  // Source first: the segment leaves through the path that owns its source address.
-  std::optional<NextHop> hop = RouteFrom(flow.local, flow.remote);
+  // Source first: the segment leaves through the path that owns its source address, or the one
+  // its flow arrives on (RouteFor).
+  std::optional<NextHop> hop = RouteFor(flow);
   if (!hop) return TxDrop(NetDrop::kNoRoute);
   const Interface& iface = interfaces_[hop->interface];
   if (!iface.up) return TxDrop(NetDrop::kInterfaceDown);

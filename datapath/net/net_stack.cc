@@ -69,7 +69,8 @@ NetStack::NetStack(const NetStackConfig& config, FrameSink& out)
       out_(out),
       neighbors_(config.neighbor, FrameCapacity(config.max_mtu), config.secret, counters_),
       scratch_(FrameCapacity(config.max_mtu)),
-      events_(std::max<size_t>(1, config.icmp_event_queue)) {}
+      events_(std::max<size_t>(1, config.icmp_event_queue)),
+      arrivals_(config.weak_host ? config.weak_host_flows : 1) {}
 
 NetStack::~NetStack() = default;
 
@@ -281,18 +282,40 @@ std::optional<NextHop> NetStack::RouteFrom(const wire::IpAddress& source,
   std::optional<InterfaceId> id = InterfaceOf(source);
   if (!id) return std::nullopt;
   const Route* r = routes_.Lookup(destination, *id);
-  if (config_.weak_host) {
-    // Weak host sending (RFC 1122 §3.3.4.2, Linux): a route more specific than any the source's
-    // own interface has wins, with the source address kept. A path told "the peer's path-1
-    // subnet is behind my path-1 router" answers a join that came in on path 1 through path 1,
-    // even from the address of path 0.
-    const Route* best = routes_.Lookup(destination);
-    if (best != nullptr && (r == nullptr || best->prefix_len > r->prefix_len)) {
-      return NextHop{best->interface, best->gateway.value_or(destination), source, *best};
-    }
-  }
   if (r == nullptr) return std::nullopt;
   return NextHop{*id, r->gateway.value_or(destination), source, *r};
+}
+
+std::optional<NextHop> NetStack::RouteFor(const tcp::FlowKey& flow) const {
+  if (arrivals_.size() != 0) {
+    // A flow whose segments arrive on another interface than the one owning its local address
+    // (weak host) is answered there: a subflow keeps to its path both ways.
+    if (const Arrival* a = arrivals_.Find(flow); a != nullptr) {
+      if (const Route* r = routes_.Lookup(flow.remote, a->interface); r != nullptr) {
+        return NextHop{a->interface, r->gateway.value_or(flow.remote), flow.local, *r};
+      }
+    }
+  }
+  return RouteFrom(flow.local, flow.remote);
+}
+
+void NetStack::NoteArrival(const tcp::FlowKey& flow, InterfaceId id) {
+  if (Arrival* a = arrivals_.Find(flow); a != nullptr) {
+    a->interface = id;
+    a->last = now_;
+    return;
+  }
+  if (arrivals_.full()) {
+    // Forget flows quiet for a while (closed ones among them); if none, this flow goes by its
+    // source address, as with the strong host model.
+    std::vector<tcp::FlowKey> stale;
+    arrivals_.ForEach([&](const tcp::FlowKey& k, const Arrival& a) {
+      if (now_ - a.last > kArrivalIdle) stale.push_back(k);
+    });
+    for (const tcp::FlowKey& k : stale) arrivals_.Erase(k);
+    counters_.Add(NetCounter::kArrivalsExpired, stale.size());
+  }
+  if (!arrivals_.Insert(flow, {id, now_}).second) counters_.Add(NetCounter::kArrivalsFull);
 }
 
 std::optional<NextHop> NetStack::RouteTo(const wire::IpAddress& destination) const {

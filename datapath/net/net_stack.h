@@ -48,6 +48,7 @@
 #include <string_view>
 #include <vector>
 
+#include "datapath/net/fixed_hash_map.h"
 #include "datapath/net/frame_sink.h"
 #include "datapath/net/icmp_event.h"
 #include "datapath/net/interface.h"
@@ -87,6 +88,9 @@ struct NetStackConfig {
   // first path's address is routed over the second path and arrives on our second port. IPv6
   // link-local and multicast destinations stay per interface either way.
   bool weak_host = true;
+  // Flows that arrive on an interface not owning their local address, remembered so that they
+  // are answered on that interface (a subflow keeps to its path both ways).
+  size_t weak_host_flows = 16384;
   // Keys the neighbour table's hash. From a CSPRNG in production; tests pass a fixed key.
   tcp::SipKey secret;
 };
@@ -218,8 +222,10 @@ class NetStack final : public tcp::SegmentSink {
                         const RxOffload& offload);
   RxOutcome ReceiveIpv6(InterfaceId id, const wire::EthernetFrame& frame, bool link_multicast,
                         const RxOffload& offload);
+  // `elsewhere`: the segment came in on this interface, which does not own `destination`.
   RxOutcome ReceiveTcp(const wire::IpAddress& source, const wire::IpAddress& destination,
-                       std::span<const uint8_t> bytes, const RxOffload& offload);
+                       std::span<const uint8_t> bytes, const RxOffload& offload,
+                       std::optional<InterfaceId> elsewhere);
   RxOutcome ReceiveIcmpv4(InterfaceId id, const wire::EthernetFrame& frame,
                           std::span<const uint8_t> ip_bytes);
   RxOutcome ReceiveIcmpv6(InterfaceId id, const wire::EthernetFrame& frame,
@@ -271,6 +277,15 @@ class NetStack final : public tcp::SegmentSink {
                                const std::optional<wire::IpAddress>& source, bool* created);
   std::optional<InterfaceId> FindInterface(uint16_t port, std::optional<uint16_t> vlan,
                                            bool* port_known) const;
+  // Where a flow's segments go out: RouteFrom its local address, unless its segments arrive on
+  // another interface (weak host), then back through that one.
+  std::optional<NextHop> RouteFor(const tcp::FlowKey& flow) const;
+  void NoteArrival(const tcp::FlowKey& flow, InterfaceId id);
+  struct Arrival {
+    InterfaceId interface = 0;
+    tcp::Instant last{};
+  };
+  static constexpr tcp::Duration kArrivalIdle = std::chrono::minutes(5);
   bool PushEvent(const IcmpEvent& event);
 
   NetStackConfig config_;
@@ -286,6 +301,8 @@ class NetStack final : public tcp::SegmentSink {
   std::vector<IcmpEvent> events_;  // a ring: events_head_ .. + events_count_
   size_t events_head_ = 0;
   size_t events_count_ = 0;
+  // Weak host: the interface each flow arrives on, when it does not own the flow's address.
+  FixedHashMap<tcp::FlowKey, Arrival, tcp::FlowKeyHash> arrivals_;
   // Echo token bucket: credit in nanoseconds of refill time.
   int64_t echo_credit_ns_ = 0;
   tcp::Instant echo_last_{};

@@ -189,6 +189,33 @@ TEST_F(RxTest, BurstOfMixedFramesIsAccountedOneByOne) {
 }
 
 }  // namespace
+TEST_F(RxTest, AFlowArrivingOnAnotherInterfaceIsAnsweredThere) {
+  // Path 0 on port 0 owns kOurIp; path 1 on port 1 has its own subnet. A peer on path 1 reaches
+  // kOurIp through path 1 (weak host): the reply must leave on port 1, not by kOurIp's path.
+  AddUp(Path0Config());
+  InterfaceConfig b;
+  b.name = "path1";
+  b.port = 1;
+  b.mac = Mac("02:00:00:00:01:01");
+  b.ipv4 = {{V4("198.18.0.1"), 24}};
+  AddUp(b);
+  const Ipv4Address peer = V4("198.18.0.2");
+  EXPECT_EQ(Rx(Eth(b.mac, kPeerMac, wire::kEtherTypeIpv4,
+                   Ip4(peer, kOurIp, wire::IpProtocol::kTcp, Tcp(peer, kOurIp, {}))),
+               T(1), 1),
+            RxOutcome::Delivered());
+  const TcpSpec in;  // what Tcp(peer, kOurIp, {}) sent: ports 40000 -> 80
+  TcpSpec reply;
+  reply.src_port = in.dst_port;
+  reply.dst_port = in.src_port;
+  reply.flags = wire::TcpFlag::kSyn | wire::TcpFlag::kAck;
+  stack_.Transmit({kOurIp, in.dst_port, peer, in.src_port}, Outbound(reply));
+  auto frames = sink_.Take();
+  ASSERT_EQ(frames.size(), 1u);  // the ARP request for the peer, on path 1's port
+  EXPECT_EQ(frames[0].port, 1);
+  EXPECT_EQ(Dropped(NetDrop::kNoRoute), 0u);
+}
+
 class StrongHostTest : public NetFixture {
  public:
   StrongHostTest() : NetFixture(StrongConfig()) {}
