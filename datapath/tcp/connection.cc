@@ -841,6 +841,11 @@ class TcpConnection::Impl {
       }
       SendSegment(seg, now, out);
       pipe += seg.len();
+      // A flight that fills the window is window-limited even when nothing waits behind it
+      // (Linux's tcp_cwnd_validate): an upper layer that hands over exactly what the window
+      // allows, like MPTCP's scheduler, would otherwise never let cwnd grow in congestion
+      // avoidance (RFC 7661 §4.1).
+      if (pipe >= cc_.cwnd()) cwnd_blocked_ = true;
     }
     MaybeSendFin(now, out);
     UpdatePersist(now);
