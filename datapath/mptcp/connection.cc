@@ -104,6 +104,8 @@ Subflow* MptcpConnection::AddSubflow(Subflow::Kind kind, bool active) {
   if (live_subflows() >= kMaxSubflows) return nullptr;
   const auto id = static_cast<uint32_t>(subflows_.size());
   subflows_.push_back(std::make_unique<Subflow>(*this, id, kind, active));
+  // The path manager counts it from now on (several joins can arrive in one burst).
+  RefreshPmView();
   return subflows_.back().get();
 }
 
@@ -210,7 +212,7 @@ void MptcpConnection::OnDataAck(DataSeq ack, uint32_t window) {
     app_write_blocked_ = false;
     stack_.QueueAppEvent(*this, Event::kWritable);
   }
-  data_rto_.zero();
+  data_rto_ = tcp::Duration::zero();
   data_rto_at_.reset();
   MarkDirty();
 }
@@ -261,6 +263,15 @@ void MptcpConnection::OnRemoveAddr(const wire::RemoveAddr& remove) {
   for (uint8_t id : remove.address_ids()) {
     std::erase_if(remote_addrs_, [&](const PmRemoteAddress& r) { return r.id == id && id != 0; });
     pending_remove_.push_back(id);
+    // Marked now: the peer's RST for them may be processed before Service() runs, and they must
+    // close as removed, not as failed (which the path manager would re-create).
+    for (auto& sf : subflows_) {
+      if (sf && sf->remote_id == id && sf->state != SubflowState::kClosed && !sf->removed &&
+          !(id == 0 && sf->kind() == Subflow::Kind::kInitial)) {
+        sf->removed = true;
+        counters().Add(MptcpCounter::kRmSubflow);
+      }
+    }
   }
   MarkDirty();
 }
@@ -432,7 +443,10 @@ void MptcpConnection::OnSubflowClosed(Subflow& sf, tcp::Instant now) {
   SubflowCloseReason reason = SubflowCloseReason::kLocalClose;
   if (subflows_closing_ || failed_) {
     reason = SubflowCloseReason::kConnectionClosed;
-  } else if (sf.removed) {
+  } else if (sf.removed ||
+             sf.peer_rst_reason == wire::MpTcpRstReason::kAdministrativelyProhibited) {
+    // The peer withdrew the address (REMOVE_ADDR), or said with MP_TCPRST that it will not
+    // have this subflow: not something to re-create.
     reason = SubflowCloseReason::kRemoved;
   } else if (sf.timed_out) {
     reason = SubflowCloseReason::kTimeout;
@@ -547,6 +561,9 @@ void MptcpConnection::Service(tcp::Instant now) {
     }
     FailConnection(tcp::SocketError::kReset);
   }
+  for (auto& sf : subflows_) {
+    if (sf && sf->handshake_failed) AbandonSubflow(*sf);
+  }
   for (uint32_t id : to_reset_) {
     if (Subflow* sf = subflow(id); sf != nullptr && sf->has_socket) {
       (void)tcp().Abort(sf->socket, now);
@@ -607,10 +624,8 @@ void MptcpConnection::Service(tcp::Instant now) {
     const uint8_t id = pending_remove_.front();
     pending_remove_.erase(pending_remove_.begin());
     for (auto& sf : subflows_) {
-      if (sf && sf->has_socket && sf->remote_id == id && sf->state != SubflowState::kClosed &&
-          !(id == 0 && sf->kind() == Subflow::Kind::kInitial && live_subflows() == 1)) {
-        counters().Add(MptcpCounter::kRmSubflow);
-        sf->removed = true;
+      if (sf && sf->has_socket && sf->removed && sf->remote_id == id &&
+          sf->state != SubflowState::kClosed && sf->state != SubflowState::kClosing) {
         sf->state = SubflowState::kClosing;
         ReinjectFrom(*sf);
         (void)tcp().Abort(sf->socket, now);
@@ -667,6 +682,15 @@ void MptcpConnection::Pull(Subflow& sf, tcp::Instant now) {
       }
     }
     want = std::min<uint32_t>({want, info->receive_queue, static_cast<uint32_t>(scratch_.size())});
+    // Take only what the app's buffer can hold once the hole before it fills: the rest stays in
+    // the subflow, whose window then closes (RFC 8684 §3.3.4: nothing acknowledged is dropped).
+    const int64_t ahead = (m->dsn + offset) - rcv_nxt_;
+    const int64_t room = static_cast<int64_t>(rcv_buf_.free()) - std::max<int64_t>(ahead, 0);
+    if (room < static_cast<int64_t>(m->checksum ? m->len : 1)) {
+      sf.readable = true;
+      return;
+    }
+    want = static_cast<uint32_t>(std::min<int64_t>(want, room));
     const RxMapping mapping = *m;  // RxMappingFor may move the table on the next call
     const tcp::ReceiveResult got =
         tcp().Receive(sf.socket, std::span<uint8_t>(scratch_.data(), want), now);
@@ -944,6 +968,14 @@ void MptcpConnection::SendPendingAcks(tcp::Instant now) {
       }
     }
   }
+  if (remove_ids_.empty() && !reset_after_signal_.empty()) {
+    for (uint32_t id : reset_after_signal_) {
+      if (Subflow* sf = subflow(id); sf != nullptr && sf->has_socket) {
+        (void)tcp().Abort(sf->socket, now);
+      }
+    }
+    reset_after_signal_.clear();
+  }
   // A DATA_ACK that moved and rode on nothing goes out on its own after a short delay.
   if (rcv_nxt_ > last_data_ack_sent_) {
     if (!data_ack_due_) data_ack_due_ = now + config_.data_ack_delay;
@@ -983,8 +1015,10 @@ void MptcpConnection::MaybeFinishClose(tcp::Instant now) {
   subflows_closing_ = true;
   for (auto& sf : subflows_) {
     if (!sf || !sf->has_socket || sf->state == SubflowState::kClosed) continue;
+    // A stale subflow would retransmit its FIN on a dead path for minutes: reset it.
+    const bool stale = sf->stale;
     sf->state = SubflowState::kClosing;
-    (void)tcp().Close(sf->socket, now);
+    (void)(stale ? tcp().Abort(sf->socket, now) : tcp().Close(sf->socket, now));
   }
 }
 
@@ -1127,6 +1161,15 @@ void MptcpConnection::OnTimer(tcp::Instant now) {
   MarkDirty();
 }
 
+void MptcpConnection::AbandonSubflow(Subflow& sf) {
+  // A passive join TCP never completed (it forgets such handshakes without an event).
+  if (sf.state == SubflowState::kClosed || sf.has_socket) return;
+  sf.state = SubflowState::kClosed;
+  counters().Add(MptcpCounter::kSubflowsClosed);
+  RefreshPmView();
+  MarkDirty();
+}
+
 bool MptcpConnection::subflows_gone() const {
   if (subflows_.empty()) return false;
   for (const auto& sf : subflows_) {
@@ -1138,7 +1181,7 @@ bool MptcpConnection::subflows_gone() const {
 // ---- PmConnection actions ----------------------------------------------------------------------
 
 bool MptcpConnection::OpenSubflow(const SubflowRequest& request) {
-  if (failed_ || fallback_ || subflows_closing_ || shutdown_ || !remote_key_known_) return false;
+  if (failed_ || fallback_ || subflows_closing_ || !remote_key_known_) return false;
   if (live_subflows() >= kMaxSubflows) return false;
   std::optional<wire::IpAddress> bind;
   uint8_t local_id = 0;
@@ -1197,13 +1240,19 @@ bool MptcpConnection::Remove(uint8_t local_id) {
   if (failed_ || fallback_) return false;
   remove_ids_.push_back(local_id);
   std::erase_if(announcements_, [&](const Announcement& a) { return a.endpoint.id == local_id; });
+  // RFC 8684 §3.4.2: the peer closes its subflows on receiving REMOVE_ADDR; ours are reset only
+  // once the REMOVE_ADDR has gone out on another subflow (SendPendingAcks), so the peer learns
+  // why before it sees the RST and does not open them again.
   for (auto& sf : subflows_) {
     if (sf && sf->has_socket && sf->local_id == local_id && sf->state != SubflowState::kClosed &&
         sf->kind() != Subflow::Kind::kInitial) {
       sf->removed = true;
       sf->state = SubflowState::kClosing;
+      // RFC 8684 §3.6 reason 3: should the REMOVE_ADDR be lost, the RST still says "do not
+      // come back".
+      sf->rst_reason = wire::MpTcpRstReason::kAdministrativelyProhibited;
       ReinjectFrom(*sf);
-      (void)tcp().Abort(sf->socket, tcp().now());
+      reset_after_signal_.push_back(sf->id());
     }
   }
   MarkDirty();

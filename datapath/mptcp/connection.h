@@ -122,6 +122,8 @@ class MptcpConnection final : public PmConnection {
   Subflow* AddSubflow(Subflow::Kind kind, bool active);
   Subflow* subflow(uint32_t id);
   Subflow* initial();
+  // Forget a passive join that TCP never completed.
+  void AbandonSubflow(Subflow& sf);
   // Subflow ids run from 0 to subflow_count() - 1 (closed ones included).
   uint32_t subflow_count() const { return static_cast<uint32_t>(subflows_.size()); }
   size_t live_subflows() const;
@@ -317,8 +319,9 @@ class MptcpConnection final : public PmConnection {
   std::vector<uint8_t> remove_ids_;                // our REMOVE_ADDRs waiting for a pure ACK
   std::vector<PmRemoteAddress> pending_add_addr_;  // for the path manager
   std::vector<std::pair<uint8_t, bool>> announce_done_;
-  std::vector<uint8_t> pending_remove_;  // the peer's REMOVE_ADDR IDs to act on
-  std::vector<uint32_t> to_reset_;       // subflows to reset (MP_FAIL)
+  std::vector<uint8_t> pending_remove_;       // the peer's REMOVE_ADDR IDs to act on
+  std::vector<uint32_t> to_reset_;            // subflows to reset (MP_FAIL)
+  std::vector<uint32_t> reset_after_signal_;  // removed subflows, reset after the REMOVE_ADDR
   bool signal_ack_needed_ = false;
   bool data_fin_sent_ = false;
   bool fastclose_ = false;

@@ -62,6 +62,8 @@ struct MptcpConfig {
   uint32_t join_ack_retries = 5;
   // Passive MPTCP handshakes that never complete are forgotten after this long.
   tcp::Duration handshake_timeout = std::chrono::seconds(120);
+  // ... and passive MP_JOINs (they count against the path manager's limit meanwhile).
+  tcp::Duration join_handshake_timeout = std::chrono::seconds(10);
 };
 
 }  // namespace braid::mptcp

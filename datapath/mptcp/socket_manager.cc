@@ -588,11 +588,15 @@ void MptcpSockets::Poll(tcp::Instant now) {
   }
   // Passive handshakes that never completed (the TCP layer forgets them silently).
   for (auto it = pending_passive_.begin(); it != pending_passive_.end();) {
-    if (now - it->second.created > config_.handshake_timeout) {
+    if (now >= PendingDeadline(it->second)) {
       const PendingPassive p = it->second;
       it = pending_passive_.erase(it);
-      if (MptcpConnection* conn = Find({p.slot, p.generation}); conn && conn->passive_pending) {
+      MptcpConnection* conn = Find({p.slot, p.generation});
+      if (conn == nullptr) continue;
+      if (conn->passive_pending) {
         FreeConnection(p.slot);
+      } else if (Subflow* sf = conn->subflow(p.subflow); sf != nullptr) {
+        conn->AbandonSubflow(*sf);
       }
     } else {
       ++it;
@@ -601,9 +605,21 @@ void MptcpSockets::Poll(tcp::Instant now) {
   Dispatch(now);
 }
 
+tcp::Instant MptcpSockets::PendingDeadline(const PendingPassive& p) const {
+  const MptcpConnection* conn = Find({p.slot, p.generation});
+  const bool join = conn != nullptr && !conn->passive_pending;
+  return p.created + (join ? config_.join_handshake_timeout : config_.handshake_timeout);
+}
+
 std::optional<tcp::Instant> MptcpSockets::PollAt() const {
-  if (timers_.empty()) return std::nullopt;
-  return timers_.front().at;
+  std::optional<tcp::Instant> at;
+  if (!timers_.empty()) at = timers_.front().at;
+  // Few at a time (SYN-RECEIVED handshakes): a scan is cheaper than another heap.
+  for (const auto& [flow, p] : pending_passive_) {
+    const tcp::Instant t = PendingDeadline(p);
+    if (!at || t < *at) at = t;
+  }
+  return at;
 }
 
 }  // namespace braid::mptcp

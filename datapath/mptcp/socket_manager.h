@@ -169,6 +169,7 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   std::pair<MptcpConnection*, Subflow*> Lookup(tcp::SocketId tcp_socket);
   void Service(tcp::Instant now);
   void Arm(uint32_t slot);
+  tcp::Instant PendingDeadline(const PendingPassive& p) const;
   size_t DeliverAppEvents();
 
   // Listening (Listener::OnSyn).

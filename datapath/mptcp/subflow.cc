@@ -195,6 +195,10 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
   }
 
   if (segment.flags.rst()) {
+    if (!active_ && state == SubflowState::kConnecting) {
+      handshake_failed = true;  // TCP drops a SYN-RECEIVED connection silently on RST
+      conn_.MarkDirty();
+    }
     for (const wire::MptcpOption& o : opts) {
       if (const auto* r = std::get_if<wire::MpTcpRst>(&o)) {
         peer_rst_reason = r->reason;
@@ -213,6 +217,7 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
     if (v != tcp::InputVerdict::kAccept || segment.flags.syn() || conn_.fallback()) return v;
   }
 
+  bool add_addr_proved = false;  // a non-echo ADD_ADDR with a valid HMAC
   for (const wire::MptcpOption& o : opts) {
     if (const auto* dss = std::get_if<wire::Dss>(&o)) {
       if (dss->data_ack) {
@@ -261,6 +266,7 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
         conn_.OnAddAddrEcho(*add);
       } else if (add->truncated_hmac == AddAddrHmac(conn_.remote_key(), conn_.local_key(),
                                                     add->address_id, add->address, add->port)) {
+        add_addr_proved = true;
         conn_.OnAddAddr(*add);
       } else {
         conn_.counters().Add(MptcpCounter::kAddAddrHmacFailure);
@@ -296,8 +302,10 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
   }
   if (kind_ == Kind::kInitial && active_ && !conn_.fully_established()) {
     for (const wire::MptcpOption& o : opts) {
-      if (std::holds_alternative<wire::Dss>(o)) {
-        // RFC 8684 §3.1: the server's first DSS proves it has our key.
+      // RFC 8684 §3.1: the server's first DSS proves it has our key; so does an ADD_ADDR, whose
+      // HMAC needs it (the kernel's check_fully_established), and which may come alone when it
+      // does not fit beside a DSS.
+      if (std::holds_alternative<wire::Dss>(o) || add_addr_proved) {
         conn_.OnMpCapableEstablished(*this);
         break;
       }
@@ -410,12 +418,16 @@ tcp::InputVerdict Subflow::OnHandshakeInput(const tcp::SegmentInfo& segment,
   if (join == nullptr || join->form != wire::MpJoinForm::kAck) {
     conn_.counters().Add(MptcpCounter::kJoinMissingOption);
     rst_reason = wire::MpTcpRstReason::kMptcpSpecific;
+    handshake_failed = true;
+    conn_.MarkDirty();
     return tcp::InputVerdict::kReset;
   }
   if (join->sender_hmac !=
       JoinAckHmac(conn_.remote_key(), conn_.local_key(), remote_nonce, local_nonce)) {
     conn_.counters().Add(MptcpCounter::kJoinAckHmacFailure);
     rst_reason = wire::MpTcpRstReason::kMptcpSpecific;
+    handshake_failed = true;
+    conn_.MarkDirty();
     return tcp::InputVerdict::kReset;
   }
   conn_.counters().Add(MptcpCounter::kJoinAckRx);

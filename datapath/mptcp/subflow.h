@@ -118,9 +118,10 @@ class Subflow final : public tcp::TcpHooks {
   bool readable = false;
   std::optional<tcp::SocketError> last_error;  // from TCP, for the close reason
   bool removed = false;                        // closed because of a REMOVE_ADDR (either side)
-  bool timed_out = false;                      // reset by us after being stale for too long
-  bool pm_told = false;                        // the path manager heard it is established
-  bool fin_sent = false;                       // fallback: TCP FIN queued
+  bool handshake_failed = false;  // passive: reset before TCP accepted it (no event will come)
+  bool timed_out = false;         // reset by us after being stale for too long
+  bool pm_told = false;           // the path manager heard it is established
+  bool fin_sent = false;          // fallback: TCP FIN queued
   // Receive side: the next subflow sequence number to pull and the peer's ISN.
   wire::TcpSeq rx_next;
   wire::TcpSeq irs;

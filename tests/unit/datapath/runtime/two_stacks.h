@@ -4,6 +4,9 @@
 // carried to the other stack by the pump (never from inside a stack call, which would re-enter
 // the other engine). Time is scripted: the pump runs every side until nothing moves, then jumps
 // to the earliest deadline of the four engines (two NetStacks, two TCP engines).
+// A side may also run MPTCP above its TcpSockets (Side::EnableMptcp): the pump then drives its
+// MptcpSockets as the worker's loop does (Dispatch, Poll at PollAt), and its timers count among
+// the deadlines. TwoStacks::filter is a middlebox on the wire that drops or changes frames by rule.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -18,8 +21,12 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "datapath/mptcp/mptcp_config.h"
+#include "datapath/mptcp/socket_manager.h"
 #include "datapath/net/frame_sink.h"
 #include "datapath/net/interface.h"
 #include "datapath/net/net_stack.h"
@@ -96,6 +103,26 @@ class Side {
   TcpSockets& sockets() { return sockets_; }
   QueueSink& sink() { return sink_; }
 
+  // MPTCP above this side's TcpSockets, built once (later calls return the first instance);
+  // nullptr, with a test failure, when MptcpSockets::Create refuses the config. Plain TcpSockets
+  // calls keep working beside it.
+  mptcp::MptcpSockets* EnableMptcp(const mptcp::MptcpConfig& config) {
+    if (!mptcp_) {
+      absl::StatusOr<std::unique_ptr<mptcp::MptcpSockets>> m =
+          mptcp::MptcpSockets::Create(config, sockets_);
+      EXPECT_TRUE(m.ok()) << m.status();
+      if (m.ok()) mptcp_ = std::move(*m);
+    }
+    return mptcp_.get();
+  }
+
+  // Delivers the events of the socket layers (MPTCP's first: it drains TCP's events for its
+  // subflows, as the worker's loop does); returns how many were delivered.
+  size_t Dispatch(Instant now) {
+    size_t n = mptcp_ ? mptcp_->Dispatch(now) : 0;
+    return n + sockets_.Dispatch(now);
+  }
+
   // Runs the timers that are due; true when one was.
   bool PollDue(Instant now) {
     bool did = false;
@@ -108,11 +135,20 @@ class Side {
       tcp_.Poll(now);
       did = true;
     }
+    if (mptcp_) {
+      if (const auto at = mptcp_->PollAt(); at && *at <= now) {
+        mptcp_->Poll(now);
+        did = true;
+      }
+    }
     return did;
   }
   std::optional<Instant> NextDeadline() const {
     std::optional<Instant> at = net_.PollAt();
     if (const auto t = tcp_.PollAt(); t && (!at || *t < *at)) at = t;
+    if (mptcp_) {
+      if (const auto t = mptcp_->PollAt(); t && (!at || *t < *at)) at = t;
+    }
     return at;
   }
 
@@ -144,6 +180,8 @@ class Side {
   net::NetStack net_;
   tcp::NativeTcpBackend tcp_;
   TcpSockets sockets_;
+  // Last member: destroyed first, since its connections use the layers below it.
+  std::unique_ptr<mptcp::MptcpSockets> mptcp_;
 };
 
 inline SideConfig DefaultSide(uint8_t host) {
@@ -167,6 +205,9 @@ class TwoStacks {
 
   // Frames of a side that match are dropped on the wire instead of delivered.
   std::function<bool(const Bytes& frame, bool from_a)> drop;
+  // A middlebox on the wire, after `drop`: sees every frame, may change it in place, and returns
+  // false to drop it.
+  std::function<bool(Bytes& frame, bool from_a)> filter;
 
   // Carries frames and dispatches events until nothing moves at the current time; returns the
   // number of frames carried and events delivered.
@@ -176,8 +217,8 @@ class TwoStacks {
       size_t n = 0;
       n += Carry(*a_, *b_, true);
       n += Carry(*b_, *a_, false);
-      n += a_->sockets().Dispatch(now_);
-      n += b_->sockets().Dispatch(now_);
+      n += a_->Dispatch(now_);
+      n += b_->Dispatch(now_);
       if (a_->PollDue(now_)) ++n;
       if (b_->PollDue(now_)) ++n;
       if (n == 0) return moved;
@@ -213,8 +254,9 @@ class TwoStacks {
   size_t Carry(Side& from, Side& to, bool from_a) {
     std::deque<Bytes> frames;
     frames.swap(from.sink().frames);
-    for (const Bytes& f : frames) {
+    for (Bytes& f : frames) {
       if (drop && drop(f, from_a)) continue;
+      if (filter && !filter(f, from_a)) continue;
       to.net().Receive(0, f, now_);
     }
     return frames.size();

@@ -1,0 +1,322 @@
+// Data over MPTCP between two Braid stacks: bulk transfers both ways at once, byte-exact (length
+// and SHA-256), over one subflow, over two on one address pair (ndiffports) and over two of
+// different families (an announced IPv6 address joined by an IPv4 connection); DATA_FIN as a
+// half close and the close of the whole connection (RFC 8684 §3.3.3), after which no connection
+// and no token is left; DSS checksums negotiated when either side asks (RFC 8684 §3.3.1), and a
+// payload byte changed on the way (TCP checksum fixed, as a middlebox would) caught by them: the
+// subflow is reset with MP_FAIL (RFC 8684 §3.7) and the data still arrives intact over the other.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "tests/unit/datapath/mptcp/mptcp_stacks.h"
+
+namespace braid::mptcp::test {
+namespace {
+
+MptcpConfig RoundRobin(MptcpConfig c) {
+  c.scheduler = "roundrobin";
+  return c;
+}
+
+// The connection is over on both sides: the apps heard OnClosed last and no error, and neither
+// stack holds a connection or a token.
+void ExpectGone(MptcpSockets& a, MptcpSockets& b, Recorder& client, Recorder& server, SocketId c,
+                SocketId s) {
+  ASSERT_FALSE(client.KindsOf(c).empty());
+  ASSERT_FALSE(server.KindsOf(s).empty());
+  EXPECT_EQ(client.KindsOf(c).back(), Ev::kClosed);
+  EXPECT_EQ(server.KindsOf(s).back(), Ev::kClosed);
+  EXPECT_EQ(client.Count(Ev::kClosed, c), 1u);
+  EXPECT_EQ(server.Count(Ev::kClosed, s), 1u);
+  EXPECT_EQ(client.Count(Ev::kError), 0u);
+  EXPECT_EQ(server.Count(Ev::kError), 0u);
+  EXPECT_EQ(a.open_connections(), 0u);
+  EXPECT_EQ(b.open_connections(), 0u);
+  EXPECT_EQ(a.tokens().size(), 0u);
+  EXPECT_EQ(b.tokens().size(), 0u);
+  EXPECT_FALSE(a.ConnectionInfo(c).has_value());
+  EXPECT_FALSE(b.ConnectionInfo(s).has_value());
+  EXPECT_TRUE(a.Connections().empty());
+  EXPECT_TRUE(b.Connections().empty());
+}
+
+using DataTest = MptcpStacksTest;
+
+class DataFamilyTest : public MptcpStacksTest, public ::testing::WithParamInterface<bool> {
+ protected:
+  bool v6() const { return GetParam(); }
+};
+
+INSTANTIATE_TEST_SUITE_P(Families, DataFamilyTest, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? "IPv6" : "IPv4"; });
+
+TEST_P(DataFamilyTest, BulkBothWaysOverOneSubflowThenClose) {
+  Start(Config(), Config());
+  auto [c, s] = Establish(v6());
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(Exchange(c, s, Pattern(10, 2'000'000), Pattern(11, 1'500'000))) << Describe(c, s);
+  ExpectDelivered(c, s);
+  EXPECT_EQ(server().Count(Ev::kPeerFin, s), 1u);
+  EXPECT_EQ(client().Count(Ev::kPeerFin, c), 1u);
+  EXPECT_EQ(CountB(Counter::kDataBytesIn), 2'000'000u);
+  EXPECT_EQ(CountA(Counter::kDataBytesIn), 1'500'000u);
+  // One subflow, no loss: nothing was sent twice.
+  EXPECT_EQ(CountA(Counter::kReinjectedBytes), 0u);
+  EXPECT_EQ(CountB(Counter::kReinjectedBytes), 0u);
+  EXPECT_EQ(CountA(Counter::kDuplicateData), 0u);
+  EXPECT_EQ(CountB(Counter::kDuplicateData), 0u);
+  EXPECT_EQ(CountA(Counter::kSubflowsOpened), 0u);
+  ASSERT_TRUE(stacks().RunUntil(
+      [&] { return client().Count(Ev::kClosed) == 1 && server().Count(Ev::kClosed) == 1; }, 1min));
+  ExpectGone(A(), B(), client(), server(), c, s);
+  EXPECT_EQ(CountA(Counter::kSubflowsClosed), 1u);
+  EXPECT_EQ(CountB(Counter::kSubflowsClosed), 1u);
+  EXPECT_EQ(CountA(Counter::kTcpRstTx) + CountB(Counter::kTcpRstTx), 0u);
+}
+
+TEST_F(DataTest, BulkOverTwoSubflowsOnOneAddressPair) {
+  Start(RoundRobin(Ndiffports(2)), RoundRobin(Config()));
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  // The client's path manager opens the second subflow once it hears the server's first DSS.
+  ASSERT_TRUE(Poke(c, s));
+  ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  ASSERT_TRUE(Exchange(c, s, Pattern(13, 3'000'000), Pattern(14, 2'000'000), /*close=*/false))
+      << Describe(c, s);
+  ExpectDelivered(c, s);
+
+  const std::vector<SubflowInfo> on_a = A().SubflowsOf(c);
+  const std::vector<SubflowInfo> on_b = B().SubflowsOf(s);
+  ASSERT_EQ(on_a.size(), 2u);
+  ASSERT_EQ(on_b.size(), 2u);
+  EXPECT_NE(on_a[0].local_port, on_a[1].local_port);
+  uint64_t received_b = 0;
+  uint64_t received_a = 0;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(on_a[i].local_address, AddrA()) << i;
+    EXPECT_EQ(on_a[i].remote_address, AddrB()) << i;
+    EXPECT_EQ(on_a[i].remote_port, kPort) << i;
+    // Round-robin: both subflows carried data both ways.
+    EXPECT_GT(on_a[i].bytes_sent, 0u) << i;
+    EXPECT_GT(on_a[i].bytes_received, 0u) << i;
+    EXPECT_GT(on_b[i].bytes_sent, 0u) << i;
+    EXPECT_GT(on_b[i].bytes_received, 0u) << i;
+    received_b += on_b[i].bytes_received;
+    received_a += on_a[i].bytes_received;
+  }
+  EXPECT_GE(received_b, 3'000'000u);
+  EXPECT_GE(received_a, 2'000'000u);
+  EXPECT_EQ(A().ConnectionInfo(c)->scheduler, "roundrobin");
+  EXPECT_EQ(A().ConnectionInfo(c)->path_manager, "ndiffports");
+  EXPECT_EQ(CountA(Counter::kSubflowsOpened), 1u);
+
+  ASSERT_TRUE(CloseBoth(c, s));
+  ExpectGone(A(), B(), client(), server(), c, s);
+  EXPECT_EQ(CountA(Counter::kSubflowsClosed), 2u);
+  EXPECT_EQ(CountB(Counter::kSubflowsClosed), 2u);
+}
+
+TEST_F(DataTest, BulkOverAnIpv4AndAnIpv6Subflow) {
+  // The server announces its IPv6 address; the client, allowed to act on one announcement,
+  // joins it from its own IPv6 address (the route's source): one connection over both families.
+  MptcpConfig server_config = RoundRobin(Config());
+  server_config.path_manager.endpoints = {SignalEndpoint(1, HostAddress(kHostB, /*v6=*/true))};
+  MptcpConfig client_config = RoundRobin(Config());
+  client_config.path_manager.limits.add_addr_accepted = 1;
+  Start(client_config, server_config);
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(Poke(c, s));
+  ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  ASSERT_TRUE(Exchange(c, s, Pattern(15, 2'000'000), Pattern(16, 2'000'000), /*close=*/false))
+      << Describe(c, s);
+  ExpectDelivered(c, s);
+  const std::vector<SubflowInfo> on_a = A().SubflowsOf(c);
+  ASSERT_EQ(on_a.size(), 2u);
+  EXPECT_EQ(on_a[0].remote_address, AddrB(false));
+  EXPECT_EQ(on_a[0].local_address, AddrA(false));
+  EXPECT_EQ(on_a[1].remote_address, AddrB(true));
+  EXPECT_EQ(on_a[1].local_address, AddrA(true));
+  EXPECT_EQ(on_a[1].remote_id, 1u);
+  EXPECT_EQ(on_a[1].remote_port, kPort);
+  for (const SubflowInfo& i : on_a) {
+    EXPECT_GT(i.bytes_sent, 0u) << i.id;
+    EXPECT_GT(i.bytes_received, 0u) << i.id;
+  }
+  for (const SubflowInfo& i : B().SubflowsOf(s)) {
+    EXPECT_GT(i.bytes_sent, 0u) << i.id;
+    EXPECT_GT(i.bytes_received, 0u) << i.id;
+  }
+  ASSERT_TRUE(CloseBoth(c, s));
+  ExpectGone(A(), B(), client(), server(), c, s);
+}
+
+TEST_F(DataTest, SubflowEndpointOfTheOtherFamilyIsSkipped) {
+  // Linux 6.1's in-kernel path manager (and "kernel" here) opens a `subflow` endpoint's subflow
+  // to the peer's initial address only in the same family: an IPv6 endpoint does nothing for an
+  // IPv4 connection.
+  MptcpConfig client_config = Config();
+  client_config.path_manager.endpoints = {SubflowEndpoint(1, HostAddress(kHostA, /*v6=*/true))};
+  Start(client_config, Config());
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(Exchange(c, s, Pattern(17, 100'000), Pattern(18, 100'000), /*close=*/false))
+      << Describe(c, s);
+  ExpectDelivered(c, s);
+  EXPECT_TRUE(A().ConnectionInfo(c)->fully_established);
+  EXPECT_EQ(CountA(Counter::kSubflowsOpened), 0u);
+  EXPECT_EQ(CountA(Counter::kJoinSynTx), 0u);
+  EXPECT_EQ(A().SubflowsOf(c).size(), 1u);
+}
+
+TEST_F(DataTest, DataFinIsAHalfClose) {
+  Start(Config(), Config());
+  std::vector<wire::Dss> fins_from_a;
+  stacks().filter = [&](Bytes& frame, bool from_a) {
+    if (const std::optional<TcpFrame> f = ParseTcpFrame(frame); f && from_a) {
+      if (const wire::Dss* d = f->Get<wire::Dss>(); d != nullptr && d->data_fin) {
+        fins_from_a.push_back(*d);
+      }
+    }
+    return true;
+  };
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  const Bytes request = Pattern(19, 5000);
+  EXPECT_EQ(A().Send(c, request, now()), request.size());
+  EXPECT_TRUE(A().Shutdown(c, now()).ok());
+  EXPECT_EQ(A().Send(c, request, now()), 0u);  // nothing after the DATA_FIN
+  ASSERT_TRUE(stacks().RunUntil([&] { return server().stream(s).fin; }, 5s));
+  EXPECT_EQ(server().stream(s).bytes, request.size());
+  EXPECT_EQ(server().Digest(s), Sha(request));
+  EXPECT_EQ(server().Count(Ev::kPeerFin, s), 1u);
+
+  // The DATA_FIN took the DSN after the last byte (RFC 8684 §3.3.3).
+  const MptcpInfo ca = *A().ConnectionInfo(c);
+  ASSERT_FALSE(fins_from_a.empty());
+  ASSERT_TRUE(fins_from_a[0].mapping);
+  const wire::DataSeq fin_dsn = fins_from_a[0].mapping->data_seq.Expand(ca.data_una);
+  EXPECT_EQ(fin_dsn, ca.data_nxt);
+  EXPECT_EQ(B().ConnectionInfo(s)->rcv_nxt, fin_dsn + 1);
+  // The other direction still works.
+  EXPECT_EQ(client().Count(Ev::kClosed), 0u);
+  const Bytes answer = Pattern(20, 70'000);
+  EXPECT_EQ(B().Send(s, answer, now()), answer.size());
+  ASSERT_TRUE(stacks().RunUntil([&] { return client().stream(c).bytes == answer.size(); }, 5s));
+  EXPECT_EQ(client().Digest(c), Sha(answer));
+  EXPECT_FALSE(client().stream(c).fin);
+  EXPECT_EQ(client().Count(Ev::kPeerFin), 0u);
+
+  // b's DATA_FIN ends it: both apps hear OnPeerFin, then OnClosed.
+  EXPECT_TRUE(B().Shutdown(s, now()).ok());
+  ASSERT_TRUE(stacks().RunUntil(
+      [&] { return client().Count(Ev::kClosed) == 1 && server().Count(Ev::kClosed) == 1; }, 1min));
+  EXPECT_TRUE(client().stream(c).fin);
+  EXPECT_EQ(client().KindsOf(c).front(), Ev::kConnected);
+  EXPECT_EQ(client().Count(Ev::kPeerFin, c), 1u);
+  ExpectGone(A(), B(), client(), server(), c, s);
+  EXPECT_EQ(A().Send(c, request, now()), 0u);
+  EXPECT_EQ(A().Close(c, now()).code(), absl::StatusCode::kNotFound);
+}
+
+// DSS checksums: asked for by the client (true) or the server (false) only.
+class ChecksumTest : public MptcpStacksTest, public ::testing::WithParamInterface<bool> {};
+
+INSTANTIATE_TEST_SUITE_P(WhoAsks, ChecksumTest, ::testing::Values(true, false),
+                         [](const auto& p) { return p.param ? "Client" : "Server"; });
+
+TEST_P(ChecksumTest, EitherSideAskingIsEnough) {
+  MptcpConfig asks = Config();
+  asks.checksum = true;
+  const bool client_asks = GetParam();
+  Start(client_asks ? asks : Config(), client_asks ? Config() : asks);
+  size_t mappings_a = 0, with_sum_a = 0, mappings_b = 0, with_sum_b = 0;
+  std::optional<bool> syn_flag, synack_flag;
+  stacks().filter = [&](Bytes& frame, bool from_a) {
+    const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+    if (!f) return true;
+    if (const wire::MpCapable* m = f->Get<wire::MpCapable>(); m != nullptr) {
+      if (m->form == wire::MpCapableForm::kSyn) syn_flag = m->checksum_required;
+      if (m->form == wire::MpCapableForm::kSynAck) synack_flag = m->checksum_required;
+    }
+    if (const wire::Dss* d = f->Get<wire::Dss>(); d != nullptr && d->mapping) {
+      (from_a ? mappings_a : mappings_b) += 1;
+      (from_a ? with_sum_a : with_sum_b) += d->mapping->checksum ? 1 : 0;
+    }
+    return true;
+  };
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  EXPECT_EQ(syn_flag, client_asks);
+  EXPECT_EQ(synack_flag, true);  // the server's answer says what both use
+  EXPECT_TRUE(A().ConnectionInfo(c)->checksum);
+  EXPECT_TRUE(B().ConnectionInfo(s)->checksum);
+  ASSERT_TRUE(Exchange(c, s, Pattern(21, 1'000'000), Pattern(22, 800'000))) << Describe(c, s);
+  ExpectDelivered(c, s);
+  EXPECT_GT(mappings_a, 0u);
+  EXPECT_GT(mappings_b, 0u);
+  EXPECT_EQ(with_sum_a, mappings_a);
+  EXPECT_EQ(with_sum_b, mappings_b);
+  for (const Counter k : {Counter::kDataCsumErr, Counter::kCsumMissing, Counter::kMpFailTx,
+                          Counter::kMpFailRx, Counter::kDssNoMapping}) {
+    EXPECT_EQ(CountA(k), 0u) << MptcpCounterName(k);
+    EXPECT_EQ(CountB(k), 0u) << MptcpCounterName(k);
+  }
+}
+
+TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
+  MptcpConfig client_config = RoundRobin(Ndiffports(2));
+  client_config.checksum = true;
+  Start(client_config, RoundRobin(Config()));
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(Poke(c, s));
+  ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  const uint16_t initial_port = A().Flow(c)->local_port;
+  const std::optional<SubflowInfo> joined = SubflowById(A(), c, 1);
+  ASSERT_TRUE(joined);
+  ASSERT_NE(joined->local_port, initial_port);
+
+  // A middlebox rewrites one byte of the tenth data segment a sends on the joined subflow and
+  // fixes the TCP checksum: TCP accepts it, only the DSS checksum can tell.
+  size_t data_segments = 0;
+  bool changed = false;
+  stacks().filter = [&](Bytes& frame, bool from_a) {
+    const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+    if (!f || !from_a || f->src_port != joined->local_port || f->payload_len == 0) return true;
+    if (++data_segments == 10) {
+      frame[f->payload_offset + f->payload_len / 2] ^= 0x20;
+      FixTcpChecksum(frame, *f);
+      changed = true;
+    }
+    return true;
+  };
+  ASSERT_TRUE(Exchange(c, s, Pattern(24, 2'000'000), Pattern(25, 100'000), /*close=*/false))
+      << Describe(c, s);
+  ASSERT_TRUE(changed);
+  ExpectDelivered(c, s);
+  EXPECT_EQ(CountB(Counter::kDataCsumErr), 1u);
+  EXPECT_EQ(CountB(Counter::kMpFailTx), 1u);
+  EXPECT_EQ(CountB(Counter::kTcpRstTx), 1u);
+  EXPECT_EQ(CountA(Counter::kTcpRstRx), 1u);
+  EXPECT_EQ(CountA(Counter::kDataCsumErr), 0u);
+  EXPECT_GT(CountA(Counter::kReinjectedBytes), 0u);
+  // The joined subflow is gone on both sides; the initial one carries on.
+  const std::optional<SubflowInfo> after_a = SubflowById(A(), c, 1);
+  ASSERT_TRUE(after_a);
+  EXPECT_EQ(after_a->state, SubflowState::kClosed);
+  EXPECT_EQ(Established(A(), c), 1u);
+  EXPECT_EQ(Established(B(), s), 1u);
+  EXPECT_EQ(A().ConnectionInfo(c)->subflows, 1u);
+  EXPECT_FALSE(A().ConnectionInfo(c)->fallback);
+  EXPECT_EQ(client().Count(Ev::kError), 0u);
+  EXPECT_EQ(server().Count(Ev::kError), 0u);
+  ASSERT_TRUE(CloseBoth(c, s));
+  ExpectGone(A(), B(), client(), server(), c, s);
+}
+
+}  // namespace
+}  // namespace braid::mptcp::test
