@@ -15,6 +15,17 @@ bool BulkFlowStats::Complete() const {
   return send_done && fin_at.has_value() && bytes_received == bytes_sent;
 }
 
+void BulkFlowStats::NoteDelivery(tcp::Instant now) {
+  if (last_delivery) {
+    const tcp::Duration gap = now - *last_delivery;
+    if (gap > max_gap) {
+      max_gap = gap;
+      max_gap_end = now;
+    }
+  }
+  last_delivery = now;
+}
+
 // ---- Sender -----------------------------------------------------------------------------------
 
 BulkSender::BulkSender(const BulkConfig& config, std::vector<BulkFlowStats>& stats)
@@ -22,7 +33,7 @@ BulkSender::BulkSender(const BulkConfig& config, std::vector<BulkFlowStats>& sta
   stats_.resize(config.flows);
   flows_.reserve(config.flows);
   for (uint32_t i = 0; i < config.flows; ++i) {
-    flows_.push_back(Flow{.pattern = util::PatternStream(config.seed, i), .staging = {}});
+    flows_.push_back(Flow{.source = PatternSource(config.seed, i)});
   }
 }
 
@@ -78,24 +89,10 @@ void BulkSender::Pump(size_t i, tcp::Instant now, tcp::TcpBackend& backend) {
   BulkFlowStats& f = stats_[i];
   Flow& flow = flows_[i];
   if (f.send_done || !f.established_at) return;
-  const bool unlimited = config_.bytes_per_flow == 0;
-  while (!flow.stopped) {
-    if (flow.staged_from == flow.staging.size()) {
-      const uint64_t left = unlimited ? kChunk : config_.bytes_per_flow - f.bytes_sent;
-      if (left == 0) break;
-      flow.staging.resize(static_cast<size_t>(std::min<uint64_t>(left, kChunk)));
-      flow.pattern.Fill(flow.staging);
-      flow.staged_from = 0;
-    }
-    const std::span<const uint8_t> rest =
-        std::span<const uint8_t>(flow.staging).subspan(flow.staged_from);
-    const tcp::SendResult r = backend.Send(f.client_id, rest, now);
-    if (r.accepted == 0) return;  // the send buffer is full: kWritable will follow
-    f.sent_hash.Update(rest.first(r.accepted));
-    f.bytes_sent += r.accepted;
-    flow.staged_from += r.accepted;
-  }
-  if (!unlimited && f.bytes_sent == config_.bytes_per_flow) Finish(i, now, backend);
+  const bool done = flow.source.Pump(
+      f, config_.bytes_per_flow, flow.stopped,
+      [&](std::span<const uint8_t> b) { return backend.Send(f.client_id, b, now).accepted; });
+  if (done) Finish(i, now, backend);
 }
 
 void BulkSender::OnEvent(const tcp::TcpEvent& event, tcp::Instant now, tcp::TcpBackend& backend) {
@@ -169,17 +166,6 @@ std::optional<size_t> BulkReceiver::FlowOf(tcp::ConnectionId id) const {
   return std::nullopt;
 }
 
-void BulkReceiver::Delivered(BulkFlowStats& f, tcp::Instant now) {
-  if (f.last_delivery) {
-    const tcp::Duration gap = now - *f.last_delivery;
-    if (gap > f.max_gap) {
-      f.max_gap = gap;
-      f.max_gap_end = now;
-    }
-  }
-  f.last_delivery = now;
-}
-
 void BulkReceiver::Drain(size_t i, tcp::Instant now, tcp::TcpBackend& backend) {
   BulkFlowStats& f = stats_[i];
   bool any = false;
@@ -187,13 +173,12 @@ void BulkReceiver::Drain(size_t i, tcp::Instant now, tcp::TcpBackend& backend) {
     const tcp::ReceiveResult r = backend.Receive(f.server_id, buffer_, now);
     if (r.bytes == 0) break;
     any = true;
-    f.received_hash.Update(std::span<const uint8_t>(buffer_).first(r.bytes));
-    f.bytes_received += r.bytes;
+    f.NoteReceived(std::span<const uint8_t>(buffer_).first(r.bytes));
   }
   if (any) {
     if (!f.first_byte_at) f.first_byte_at = now;
     f.last_byte_at = now;
-    Delivered(f, now);
+    f.NoteDelivery(now);
   }
 }
 
@@ -224,7 +209,7 @@ void BulkReceiver::OnEvent(const tcp::TcpEvent& event, tcp::Instant now, tcp::Tc
       Drain(*index, now, backend);
       if (!f.fin_at) {
         f.fin_at = now;
-        Delivered(f, now);
+        f.NoteDelivery(now);
       }
       backend.Close(f.server_id, now);
       break;

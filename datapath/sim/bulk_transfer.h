@@ -9,9 +9,11 @@
 // same BulkFlowStats vector, indexed by i.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "datapath/sim/tcp_host.h"
@@ -70,7 +72,54 @@ struct BulkFlowStats {
   // The receiver saw the FIN after every byte the sender wrote, and the hashes agree.
   bool Complete() const;
   bool HashesMatch() const { return sent_hash.Digest() == received_hash.Digest(); }
+
+  // The receiver read `bytes` (hashed and counted; empty: nothing new).
+  void NoteReceived(std::span<const uint8_t> bytes) {
+    received_hash.Update(bytes);
+    bytes_received += bytes.size();
+  }
+  // New in-order data (or the FIN) reached the receiver at `now`: the stall bookkeeping.
+  void NoteDelivery(tcp::Instant now);
 };
+
+// The sender's side of one flow: the seeded stream, generated one chunk ahead of what the
+// transport takes, hashed as it is taken.
+class PatternSource {
+ public:
+  PatternSource(uint64_t seed, uint64_t stream) : pattern_(seed, stream) {}
+
+  // Offers the stream to `send` (a span -> the bytes it took) until it takes nothing, `stop`
+  // is set, or `limit` bytes were taken in all (0: no limit). Counts and hashes into `f`.
+  // Returns whether the limit was reached.
+  template <typename SendFn>
+  bool Pump(BulkFlowStats& f, uint64_t limit, const bool& stop, SendFn&& send);
+
+ private:
+  static constexpr size_t kChunk = 64 * 1024;
+  util::PatternStream pattern_;
+  std::vector<uint8_t> staging_;  // generated, not yet taken
+  size_t staged_from_ = 0;
+};
+
+template <typename SendFn>
+bool PatternSource::Pump(BulkFlowStats& f, uint64_t limit, const bool& stop, SendFn&& send) {
+  while (!stop) {
+    if (staged_from_ == staging_.size()) {
+      const uint64_t left = limit == 0 ? kChunk : limit - f.bytes_sent;
+      if (left == 0) break;
+      staging_.resize(static_cast<size_t>(std::min<uint64_t>(left, kChunk)));
+      pattern_.Fill(staging_);
+      staged_from_ = 0;
+    }
+    const std::span<const uint8_t> rest = std::span<const uint8_t>(staging_).subspan(staged_from_);
+    const size_t taken = send(rest);
+    if (taken == 0) return false;  // the send buffer is full: the writable event follows
+    f.sent_hash.Update(rest.first(taken));
+    f.bytes_sent += taken;
+    staged_from_ += taken;
+  }
+  return limit != 0 && f.bytes_sent == limit;
+}
 
 class BulkSender : public TcpApp {
  public:
@@ -84,9 +133,7 @@ class BulkSender : public TcpApp {
 
  private:
   struct Flow {
-    util::PatternStream pattern;
-    std::vector<uint8_t> staging;  // generated, not yet taken by Send
-    size_t staged_from = 0;
+    PatternSource source;
     bool stopped = false;
   };
   std::optional<size_t> FlowOf(tcp::ConnectionId id) const;
@@ -113,7 +160,6 @@ class BulkReceiver : public TcpApp {
  private:
   std::optional<size_t> FlowOf(tcp::ConnectionId id) const;
   void Drain(size_t i, tcp::Instant now, tcp::TcpBackend& backend);
-  void Delivered(BulkFlowStats& f, tcp::Instant now);
 
   BulkConfig config_;
   std::vector<BulkFlowStats>& stats_;

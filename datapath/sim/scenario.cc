@@ -33,13 +33,6 @@ tcp::TcpConfig TcpConfigFor(const ScenarioConfig& c) {
   return t;
 }
 
-TcpHostConfig HostConfig(uint64_t seed, uint64_t which) {
-  TcpHostConfig h;
-  h.backend.secret =
-      tcp::SipKey{.k0 = DeriveSeed(seed, 1000 + which), .k1 = DeriveSeed(seed, 2000 + which)};
-  return h;
-}
-
 std::string ResetName(const std::optional<tcp::TcpEvent::ResetReason>& r) {
   return r ? std::string(tcp::ResetReasonName(*r)) : std::string();
 }
@@ -60,10 +53,20 @@ void CopySenderCounters(const tcp::TcpCounters& k, FlowResult& r) {
 
 }  // namespace
 
-uint64_t QueuePackets(const ScenarioConfig& c) {
-  if (c.queue_packets != 0) return c.queue_packets;
-  const double bdp_bytes = static_cast<double>(c.rate_bps) / 8.0 * Seconds(c.rtt);
+TcpHostConfig SeededHostConfig(uint64_t seed, uint64_t which) {
+  TcpHostConfig h;
+  h.backend.secret =
+      tcp::SipKey{.k0 = DeriveSeed(seed, 1000 + which), .k1 = DeriveSeed(seed, 2000 + which)};
+  return h;
+}
+
+uint64_t BdpQueuePackets(uint64_t rate_bps, tcp::Duration rtt) {
+  const double bdp_bytes = static_cast<double>(rate_bps) / 8.0 * Seconds(rtt);
   return std::max<uint64_t>(16, static_cast<uint64_t>(std::ceil(bdp_bytes / kIpPacketBytes)));
+}
+
+uint64_t QueuePackets(const ScenarioConfig& c) {
+  return c.queue_packets != 0 ? c.queue_packets : BdpQueuePackets(c.rate_bps, c.rtt);
 }
 
 tcp::Duration ReorderDelay(const ScenarioConfig& c) {
@@ -81,8 +84,8 @@ tcp::Duration Quantile(std::vector<tcp::Duration> values, double q) {
 
 ScenarioResult RunScenario(const ScenarioConfig& c) {
   Simulator sim(c.seed);
-  TcpHost client(HostConfig(c.seed, 0));
-  TcpHost server(HostConfig(c.seed, 1));
+  TcpHost client(SeededHostConfig(c.seed, 0));
+  TcpHost server(SeededHostConfig(c.seed, 1));
   const wire::IpAddress client_addr = ClientAddress(c.ipv6);
   const wire::IpAddress server_addr = ServerAddress(c.ipv6);
   client.AddAddress(0, client_addr);

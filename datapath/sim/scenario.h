@@ -89,6 +89,10 @@ struct ScenarioResult {
   uint64_t rr_protocol_errors = 0;
 };
 
+// Host `which` of a run with `seed`: its engine's secret (ISNs, timestamps, cookies) from the seed.
+TcpHostConfig SeededHostConfig(uint64_t seed, uint64_t which);
+// A drop-tail limit of one bandwidth-delay product in 1500-byte packets, at least 16.
+uint64_t BdpQueuePackets(uint64_t rate_bps, tcp::Duration rtt);
 // Queue limit the scenario uses for `config` (its own or the automatic one).
 uint64_t QueuePackets(const ScenarioConfig& config);
 tcp::Duration ReorderDelay(const ScenarioConfig& config);

@@ -47,6 +47,10 @@ class Simulator {
   void SetLinkState(LinkId link, SimTime at, LinkState state);
   void SetLinkState(DuplexLink path, SimTime at, LinkState state);
   void Schedule(SimTime at, std::function<void()> action);
+  // Asks the node for its next deadline again: for scripted actions that change a node's state
+  // from outside (an interface going down), which it would otherwise act on only at its next
+  // packet or timer.
+  void Wake(NodeId node) { Arm(node); }
   // Sends now as if the node at `from` had (a scripted peer); wrap in Schedule to send later.
   uint64_t Inject(Endpoint from, std::vector<uint8_t> bytes) {
     return Send(from.node, from.interface, std::move(bytes));

@@ -191,6 +191,10 @@ bool TcpHost::Parse(std::span<const uint8_t> bytes, tcp::FlowKey* flow,
 }
 
 void TcpHost::RunApp(tcp::Instant now) {
+  if (layer_ != nullptr) {
+    layer_->Run(now);
+    return;
+  }
   for (int round = 0; round < kMaxAppRounds; ++round) {
     bool any = false;
     tcp::TcpEvent e;
@@ -232,11 +236,15 @@ std::optional<SimTime> TcpHost::PollAt() const {
   std::optional<SimTime> at;
   if (const auto b = backend_.PollAt()) at = ToSimTime(*b);
   if (backend_.pending_events() != 0) return SimTime(0);
-  if (app_ != nullptr) {
-    if (const auto w = app_->WakeAt()) {
-      const SimTime ws = ToSimTime(*w);
-      at = at ? std::min(*at, ws) : ws;
-    }
+  std::optional<tcp::Instant> wake;
+  if (layer_ != nullptr) {
+    wake = layer_->RunAt();
+  } else if (app_ != nullptr) {
+    wake = app_->WakeAt();
+  }
+  if (wake) {
+    const SimTime ws = ToSimTime(*wake);
+    at = at ? std::min(*at, ws) : ws;
   }
   return at;
 }

@@ -13,7 +13,8 @@
 //  - Time: engine time is the simulator's virtual time, Instant = epoch + SimTime.
 //  - The application: one TcpApp per host, called after every Receive and Poll with each event
 //    the backend queued (and at the times it asks for through WakeAt), so apps run inside the
-//    simulation, sans-I/O, exactly as they would run in a worker's loop.
+//    simulation, sans-I/O, exactly as they would run in a worker's loop. A HostLayer can take the
+//    TcpApp's place: a socket API with MPTCP on top of it (mptcp_host.h) drains the events itself.
 #pragma once
 
 #include <array>
@@ -78,6 +79,16 @@ class TcpApp {
   virtual void OnWake(tcp::Instant /*now*/, tcp::TcpBackend& /*backend*/) {}
 };
 
+// What runs above the host's TCP engine instead of a TcpApp: called after every packet handed to
+// the engine and every timer, and whenever the time it asks for through RunAt comes.
+class HostLayer {
+ public:
+  virtual ~HostLayer() = default;
+  // Drains the engine's events and lets the apps above act on them.
+  virtual void Run(tcp::Instant now) = 0;
+  virtual std::optional<tcp::Instant> RunAt() const = 0;
+};
+
 struct TcpHostConfig {
   tcp::NativeTcpBackendConfig backend;
   uint8_t ttl = 64;  // IPv4 TTL and IPv6 hop limit
@@ -93,6 +104,13 @@ class TcpHost : public Node, private tcp::SegmentSink {
   void AddAddress(InterfaceIndex interface, const wire::IpAddress& address);
   // The host's application (not owned; may be null).
   void SetApp(TcpApp* app) { app_ = app; }
+  // An upper layer that replaces the TcpApp loop (not owned; null: back to the TcpApp).
+  void SetLayer(HostLayer* layer) { layer_ = layer; }
+  // The interface that owns `address`, if it is one of the host's.
+  std::optional<InterfaceIndex> InterfaceOf(const wire::IpAddress& address) const;
+  const std::vector<std::pair<wire::IpAddress, InterfaceIndex>>& addresses() const {
+    return addresses_;
+  }
 
   tcp::NativeTcpBackend& backend() { return backend_; }
   const tcp::NativeTcpBackend& backend() const { return backend_; }
@@ -111,7 +129,6 @@ class TcpHost : public Node, private tcp::SegmentSink {
   void Transmit(const tcp::FlowKey& flow, const tcp::OutboundSegment& segment) override;
 
   bool Parse(std::span<const uint8_t> bytes, tcp::FlowKey* flow, tcp::InboundSegment* segment);
-  std::optional<InterfaceIndex> InterfaceOf(const wire::IpAddress& address) const;
   void Drop(HostDrop d) { ++counters_.drops[static_cast<size_t>(d)]; }
   // Drains the backend's events into the app, and wakes the app when it is due.
   void RunApp(tcp::Instant now);
@@ -120,6 +137,7 @@ class TcpHost : public Node, private tcp::SegmentSink {
   TcpHostConfig config_;
   tcp::NativeTcpBackend backend_;
   TcpApp* app_ = nullptr;
+  HostLayer* layer_ = nullptr;
   std::vector<std::pair<wire::IpAddress, InterfaceIndex>> addresses_;
   std::vector<std::pair<InterfaceIndex, std::vector<uint8_t>>> pending_;
   uint16_t next_ident_ = 0;
