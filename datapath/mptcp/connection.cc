@@ -532,16 +532,15 @@ void MptcpConnection::AppAbort(tcp::Instant now) {
     sf->state = SubflowState::kClosing;
     (void)tcp().Abort(sf->socket, now);
   }
-  app_closed_ = false;  // the app still hears OnError(aborted) and OnClosed, as with TCP
-  FailConnection(tcp::SocketError::kAborted);
-  app_closed_ = true;
+  // The app still hears OnError(aborted) and OnClosed, as with TCP.
+  FailConnection(tcp::SocketError::kAborted, /*tell_closed_app=*/true);
   MarkDirty();
 }
 
-void MptcpConnection::FailConnection(tcp::SocketError error) {
+void MptcpConnection::FailConnection(tcp::SocketError error, bool tell_closed_app) {
   if (failed_) return;
   failed_ = true;
-  if (!error_reported_ && !app_closed_) {
+  if (!error_reported_ && (!app_closed_ || tell_closed_app)) {
     error_reported_ = true;
     stack_.QueueAppEvent(*this, Event::kError, 0, error);
   }
@@ -656,7 +655,7 @@ void MptcpConnection::Pull(Subflow& sf, tcp::Instant now) {
       sf.readable = true;  // no room: come back when the app read
       return;
     }
-    const std::optional<tcp::TcpInfo> info = tcp().Info(sf.socket);
+    const std::optional<tcp::SendState> info = tcp().GetSendState(sf.socket);
     if (!info || info->receive_queue == 0) return;
     const RxMapping* m = sf.RxMappingFor(sf.rx_next);
     if (m == nullptr) {
@@ -749,7 +748,6 @@ void MptcpConnection::Deliver(DataSeq dsn, std::span<const uint8_t> bytes) {
     bytes = bytes.first(kept);
   }
   if (bytes.empty()) return;
-  const size_t before = rcv_buf_.size();
   const tcp::ReassemblyResult<DataSeq> r = reasm_->Insert(
       dsn, bytes, [&](std::span<const uint8_t> in_order) { rcv_buf_.Append(in_order); });
   if (r.duplicate > 0) counters().Add(MptcpCounter::kDuplicateData, r.duplicate);
@@ -760,7 +758,6 @@ void MptcpConnection::Deliver(DataSeq dsn, std::span<const uint8_t> bytes) {
     bytes_received_ += r.delivered;
     counters().Add(MptcpCounter::kDataBytesIn, r.delivered);
     if (!app_closed_) stack_.QueueAppEvent(*this, Event::kReadable, rcv_buf_.size());
-    (void)before;
   }
 }
 

@@ -160,7 +160,6 @@ class MptcpConnection final : public PmConnection {
   // Signals waiting for a pure ACK: written by whichever subflow sends one first.
   std::optional<wire::AddAddr> TakeAddAddrToSend(size_t space);
   std::optional<wire::RemoveAddr> TakeRemoveAddrToSend(size_t space);
-  bool fastclose_pending() const { return fastclose_; }
 
   // ---- Events from the TCP layer, routed by the Socket Manager -------------------------------
   void OnSubflowConnected(Subflow& sf, tcp::Instant now);
@@ -179,6 +178,7 @@ class MptcpConnection final : public PmConnection {
   void AppClose(tcp::Instant now);
   void AppAbort(tcp::Instant now);
   bool app_closed() const { return app_closed_; }
+  size_t receive_queue() const { return rcv_buf_.size(); }
   tcp::SocketHandler* handler = nullptr;
   bool announced = false;        // the app knows the socket (OnConnected/OnAccepted delivered)
   tcp::ListenerId listener;      // passive: the listener it came from
@@ -256,7 +256,8 @@ class MptcpConnection final : public PmConnection {
   // The mapping on `sf` that holds the oldest unacknowledged data-level byte, if any.
   const TxMapping* MappingOfHead(const Subflow& sf) const;
   static PmSubflow PmView(const Subflow& sf);
-  void FailConnection(tcp::SocketError error);
+  // The connection failed: OnError once (also to an app that already closed, for its own abort).
+  void FailConnection(tcp::SocketError error, bool tell_closed_app = false);
   uint64_t send_window_left() const;
 
   MptcpSockets& stack_;
@@ -324,7 +325,6 @@ class MptcpConnection final : public PmConnection {
   std::vector<uint32_t> reset_after_signal_;  // removed subflows, reset after the REMOVE_ADDR
   bool signal_ack_needed_ = false;
   bool data_fin_sent_ = false;
-  bool fastclose_ = false;
   bool peer_fastclose_ = false;
 
   // Life cycle.

@@ -483,9 +483,10 @@ void MptcpSockets::OnClosed(tcp::SocketId socket) {
 
 void MptcpSockets::Service(tcp::Instant now) {
   while (!dirty_.empty()) {
-    std::vector<uint32_t> batch;
-    batch.swap(dirty_);
-    for (uint32_t index : batch) {
+    // Two buffers swapped in turn: no allocation per loop once they have grown.
+    dirty_batch_.clear();
+    dirty_batch_.swap(dirty_);
+    for (uint32_t index : dirty_batch_) {
       Slot& slot = slots_[index];
       slot.dirty = false;
       if (!slot.live) continue;
@@ -504,9 +505,9 @@ void MptcpSockets::Service(tcp::Instant now) {
 size_t MptcpSockets::DeliverAppEvents() {
   size_t delivered = 0;
   while (!app_events_.empty()) {
-    std::vector<AppEvent> batch;
-    batch.swap(app_events_);
-    for (const AppEvent& e : batch) {
+    event_batch_.clear();
+    event_batch_.swap(app_events_);
+    for (const AppEvent& e : event_batch_) {
       MptcpConnection* conn = Find(e.socket);
       if (conn == nullptr) continue;
       tcp::SocketHandler* h = conn->handler;
@@ -521,7 +522,7 @@ size_t MptcpSockets::DeliverAppEvents() {
           break;
         case AppEventKind::kReadable:
           if (conn->app_closed()) break;
-          h->OnReadable(e.socket, static_cast<size_t>(conn->Info().receive_queue));
+          h->OnReadable(e.socket, conn->receive_queue());
           break;
         case AppEventKind::kWritable:
           h->OnWritable(e.socket);

@@ -200,12 +200,14 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   std::vector<uint32_t> free_slots_;
   size_t live_ = 0;
   std::vector<uint32_t> dirty_;
+  std::vector<uint32_t> dirty_batch_;
   std::vector<tcp::SocketId> finished_;   // to free once their last app event is delivered
   std::vector<SubflowRef> subflow_refs_;  // by the TCP socket's index
   std::unordered_map<tcp::FlowKey, PendingPassive, tcp::FlowKeyHash> pending_passive_;
   std::map<uint32_t, std::unique_ptr<Listener>> listeners_;  // by the TCP listener's index
   std::map<std::pair<std::string, uint16_t>, tcp::ListenerId> join_listeners_;
   std::vector<AppEvent> app_events_;
+  std::vector<AppEvent> event_batch_;
   std::vector<TimerEntry> timers_;  // min-heap on `at`
 };
 

@@ -184,8 +184,9 @@ struct SendState {
   uint64_t in_flight = 0;  // bytes (RFC 6675 pipe, or FlightSize)
   uint32_t unsent = 0;     // queued bytes never sent
   uint32_t send_queue = 0;
-  uint32_t send_free = 0;  // room left in the send buffer
-  uint32_t snd_wnd = 0;    // the peer's window, scaled
+  uint32_t send_free = 0;      // room left in the send buffer
+  uint32_t receive_queue = 0;  // in-order bytes waiting for Receive()
+  uint32_t snd_wnd = 0;        // the peer's window, scaled
   uint32_t snd_mss = 0;
   Duration srtt{}, rttvar{}, min_rtt{}, rto{};
   uint32_t backoff = 0;  // consecutive RTOs without progress

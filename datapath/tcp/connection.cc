@@ -446,6 +446,7 @@ class TcpConnection::Impl {
     st.unsent = UnsentBytes();
     st.send_queue = static_cast<uint32_t>(send_buf_.size());
     st.send_free = static_cast<uint32_t>(send_buf_.free());
+    st.receive_queue = static_cast<uint32_t>(rcv_ring_.size());
     st.snd_wnd = snd_wnd_;
     st.snd_mss = smss_;
     st.srtt = rtt_.srtt();
