@@ -282,30 +282,63 @@ void MptcpConnection::OnFastclose() {
   MarkDirty();
 }
 
-void MptcpConnection::OnMpFail(Subflow& sf, DataSeq /*dsn*/) {
+void MptcpConnection::OnMpFail(Subflow& sf, DataSeq dsn) {
   counters().Add(MptcpCounter::kMpFailRx);
-  // RFC 8684 §3.7: with other subflows the failed one is reset; alone, we follow the peer into
-  // fallback (it will send an infinite mapping).
   if (live_subflows() > 1) {
+    // RFC 8684 §3.7: with other subflows the failed one is reset; its data goes on the others.
     sf.rst_reason = wire::MpTcpRstReason::kMiddleboxInterference;
     sf.state = SubflowState::kClosing;
     to_reset_.push_back(sf.id());
+  } else if (InfiniteFallbackAllowed()) {
+    // RFC 8684 §3.7: alone, the sender answers with MP_FAIL and an infinite mapping on its next
+    // data, then both speak plain TCP (the kernel waits for the MP_FAIL answer, then resets).
+    sf.mp_fail_dsn = dsn;
+    sf.mp_fail_on_ack = true;
+    sf.infinite_map_pending = true;
+    sf.infinite_map_checksum = checksum_;
+    FallBackMidStream(sf, MptcpCounter::kFallbackInfinite, /*peer_fell_back=*/false);
   }
+  // Otherwise the peer, which cannot fall back either, resets the subflow itself.
   MarkDirty();
 }
 
-bool MptcpConnection::FallBackOnData() {
-  if (live_subflows() > 1 || bytes_received_ > 0) return false;
-  counters().Add(MptcpCounter::kFallbackData);
-  fallback_ = true;
-  MarkDirty();
+bool MptcpConnection::FallBackOnData(Subflow& sf) {
+  if (!InfiniteFallbackAllowed()) return false;
+  FallBackMidStream(sf, MptcpCounter::kFallbackData, /*peer_fell_back=*/true);
   return true;
+}
+
+bool MptcpConnection::InfiniteFallbackAllowed() const {
+  // RFC 8684 §3.7: only while the subflow's byte stream is the connection's, byte for byte.
+  return live_subflows() == 1 && !multipath_used_ && bytes_reinjected_ == 0 &&
+         (!reasm_ || reasm_->empty());
+}
+
+void MptcpConnection::FallBackMidStream(Subflow& sf, MptcpCounter reason, bool peer_fell_back) {
+  if (fallback_) return;
+  // Everything up to data_nxt_ is queued on this subflow in order (nothing was reinjected):
+  // from its end on, TCP's stream and the data-level stream advance together.
+  if (const std::optional<tcp::SendState> st = tcp().GetSendState(sf.socket); st) {
+    fallback_subflow_seq_ = st->snd_una + st->send_queue;
+  }
+  fallback_dsn_ = data_nxt_;
+  reinject_.clear();
+  FallBack(reason);
+  peer_fell_back_ = peer_fell_back;
+}
+
+DataSeq MptcpConnection::FallbackDsnAt(const Subflow& sf, TcpSeq seq) const {
+  if (const TxMapping* m = sf.TxMappingAt(seq); m != nullptr) {
+    return m->dsn + static_cast<uint32_t>(seq - m->start);
+  }
+  return fallback_dsn_ + static_cast<uint32_t>(seq - fallback_subflow_seq_);
 }
 
 void MptcpConnection::FallBack(MptcpCounter reason) {
   if (fallback_) return;
   counters().Add(reason);
   fallback_ = true;
+  peer_fell_back_ = true;  // unless FallBackMidStream says otherwise
   checksum_ = false;
   MarkDirty();
 }
@@ -601,6 +634,7 @@ void MptcpConnection::Service(tcp::Instant now) {
       if (sf && sf->state == SubflowState::kEstablished && !sf->pm_told) {
         sf->pm_told = true;
         if (sf->kind() == Subflow::Kind::kJoin) {
+          multipath_used_ = true;
           RefreshPmView();
           for (const PmSubflow& p : pm_subflows_) {
             if (p.id == sf->id()) pm_->OnSubflowEstablished(*this, p, now);
@@ -637,6 +671,12 @@ void MptcpConnection::Service(tcp::Instant now) {
   if (!failed_) {
     if (!fallback_) CheckHeadOfLine(now);
     if (fallback_) {
+      for (auto& sf : subflows_) {
+        // The answer to the peer's MP_FAIL goes now, on a pure ACK (RFC 8684 §3.7).
+        if (sf && sf->has_socket && sf->mp_fail_on_ack && !sf->mp_fail_until_answer) {
+          (void)tcp().SendAck(sf->socket, now);
+        }
+      }
       PushFallback(now);
     } else if (fully_established_ || (client_ && remote_key_known_)) {
       Push(now);
@@ -660,7 +700,7 @@ void MptcpConnection::Pull(Subflow& sf, tcp::Instant now) {
     const RxMapping* m = sf.RxMappingFor(sf.rx_next);
     if (m == nullptr) {
       // Data nobody mapped: the peer (or a middlebox) dropped MPTCP on this path.
-      if (FallBackOnData()) {
+      if (FallBackOnData(sf)) {
         PullFallback(sf, now);
         return;
       }
@@ -700,12 +740,25 @@ void MptcpConnection::Pull(Subflow& sf, tcp::Instant now) {
           wire::DssChecksum(mapping.dsn.raw(), static_cast<uint32_t>(mapping.start - sf.irs),
                             static_cast<uint16_t>(mapping.len + mapping.fin_extra), bytes);
       if (sum != *mapping.checksum) {
-        // RFC 8684 §3.7: the data was changed on the way; the subflow is reset with MP_FAIL
-        // naming the mapping (the kernel's DSSCorruptionReset; Braid does not fall back to TCP
-        // on a checksum failure).
         counters().Add(MptcpCounter::kDataCsumErr);
         sf.mp_fail_dsn = mapping.dsn;
-        ResetSubflow(sf, wire::MpTcpRstReason::kMiddleboxInterference, now);
+        if (!InfiniteFallbackAllowed()) {
+          // RFC 8684 §3.7: the data was changed on the way; with other subflows (or after them)
+          // this one is reset with MP_FAIL naming the mapping, and the data comes again on another.
+          ResetSubflow(sf, wire::MpTcpRstReason::kMiddleboxInterference, now);
+          return;
+        }
+        // RFC 8684 §3.7: a lone subflow is kept. MP_FAIL on our ACKs until the peer answers
+        // (MP_FAIL, then an infinite mapping); from here TCP's bytes are the connection's, the
+        // changed ones too, as a middlebox that rewrites payload meant (the kernel does the same).
+        sf.mp_fail_on_ack = true;
+        sf.mp_fail_until_answer = true;
+        FallBackMidStream(sf, MptcpCounter::kFallbackInfinite, /*peer_fell_back=*/false);
+        sf.rx_next = sf.rx_next + static_cast<uint32_t>(got.bytes);
+        sf.bytes_received += got.bytes;
+        Deliver(mapping.dsn + offset, bytes);
+        (void)tcp().SendAck(sf.socket, now);
+        PullFallback(sf, now);
         return;
       }
     }

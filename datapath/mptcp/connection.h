@@ -140,7 +140,16 @@ class MptcpConnection final : public PmConnection {
   void OnMpFail(Subflow& sf, wire::DataSeq dsn);
   // The peer's first data segment on the initial subflow carried no mapping: fall back to TCP
   // when nothing else depends on MPTCP (one subflow, no mapped data yet). False: reset instead.
-  bool FallBackOnData();
+  bool FallBackOnData(Subflow& sf);
+  // RFC 8684 §3.7: whether this connection may still fall back to TCP mid-stream (an MP_FAIL or
+  // an infinite mapping): one subflow, never a second one, no data sent twice, none out of order.
+  bool InfiniteFallbackAllowed() const;
+  // The data sequence number of subflow byte `seq` of `sf` once in fallback (the infinite
+  // mapping names where TCP's stream continues).
+  wire::DataSeq FallbackDsnAt(const Subflow& sf, wire::TcpSeq seq) const;
+  // Mid-stream fallback: whether the peer stopped speaking MPTCP too (no DSS any more).
+  bool peer_fell_back() const { return peer_fell_back_; }
+  void NotePeerFellBack() { peer_fell_back_ = true; }
   // The peer's SYN/ACK or third ACK had no MP_CAPABLE.
   void FallBack(MptcpCounter reason);
   // Marks the connection for Service().
@@ -258,6 +267,8 @@ class MptcpConnection final : public PmConnection {
   static PmSubflow PmView(const Subflow& sf);
   // The connection failed: OnError once (also to an app that already closed, for its own abort).
   void FailConnection(tcp::SocketError error, bool tell_closed_app = false);
+  // Falls back to TCP on `sf` mid-stream (MP_FAIL or an infinite mapping, RFC 8684 §3.7).
+  void FallBackMidStream(Subflow& sf, MptcpCounter reason, bool peer_fell_back);
   uint64_t send_window_left() const;
 
   MptcpSockets& stack_;
@@ -326,6 +337,12 @@ class MptcpConnection final : public PmConnection {
   bool signal_ack_needed_ = false;
   bool data_fin_sent_ = false;
   bool peer_fastclose_ = false;
+  bool multipath_used_ = false;
+  bool peer_fell_back_ = false;  // in fallback: the peer's segments carry no DSS any more  // a
+                                 // second subflow was established once: no infinite fallback
+  // Where TCP's stream continued at data level when the connection fell back mid-stream.
+  wire::TcpSeq fallback_subflow_seq_{};
+  wire::DataSeq fallback_dsn_{};
 
   // Life cycle.
   bool app_closed_ = false;

@@ -30,7 +30,7 @@ Subflow::Subflow(MptcpConnection& conn, uint32_t id, Kind kind, bool active)
     : conn_(conn), id_(id), kind_(kind), active_(active) {}
 
 size_t Subflow::DataOptionReserve() const {
-  if (conn_.fallback()) return 0;
+  if (conn_.fallback() && !infinite_map_pending) return 0;
   // DSS with a 64-bit DATA_ACK and a 64-bit mapping (what we always send, like the kernel), plus
   // the checksum when negotiated. The client's MP_CAPABLE with data (22/24 bytes) is smaller.
   return wire::kDssBaseLen + kDataAck64Len + kMapping64Len +
@@ -62,9 +62,43 @@ size_t Subflow::WriteOptions(const tcp::SegmentInfo& segment, std::span<uint8_t>
     }
     return used;
   }
-  if (conn_.fallback()) return 0;
+  if (conn_.fallback()) return WriteFallbackOptions(segment, space);
   if (segment.flags.syn()) return WriteHandshakeOptions(segment, space);
   return WriteEstablishedOptions(segment, space);
+}
+
+size_t Subflow::WriteFallbackOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space) {
+  size_t used = 0;
+  // RFC 8684 §3.7: MP_FAIL rides on an ACK; it and a DSS do not fit one segment together.
+  if (segment.payload_len == 0) {
+    if (mp_fail_on_ack && mp_fail_dsn && Put(wire::MpFail{*mp_fail_dsn}, space, used)) {
+      conn_.counters().Add(MptcpCounter::kMpFailTx);
+      if (!mp_fail_until_answer) mp_fail_on_ack = false;
+    }
+    // Until the peer falls back too it still counts on DATA_ACKs to free its send buffer (the
+    // kernel only falls back when our infinite mapping, or data without one, reaches it).
+    if (!conn_.peer_fell_back()) {
+      wire::Dss ack;
+      ack.data_ack = wire::DssSequence::Full(conn_.rcv_nxt());
+      Put(ack, space, used);
+    }
+    return used;
+  }
+  if (!infinite_map_pending) return 0;
+  // RFC 8684 §3.3.1: data-level length 0 maps the rest of the subflow onto the data sequence
+  // space from here; the receiver falls back to TCP when it sees it.
+  wire::Dss dss;
+  dss.mapping = wire::DssMapping{
+      .data_seq = wire::DssSequence::Full(conn_.FallbackDsnAt(*this, segment.seq)),
+      .subflow_seq = static_cast<uint32_t>(segment.seq - iss),
+      .data_level_length = 0,
+      .checksum = infinite_map_checksum ? std::optional<uint16_t>(0) : std::nullopt};
+  dss.data_ack = wire::DssSequence::Full(conn_.rcv_nxt());
+  if (Put(dss, space, used)) {
+    infinite_map_pending = false;
+    conn_.counters().Add(MptcpCounter::kInfiniteMapTx);
+  }
+  return used;
 }
 
 size_t Subflow::WriteHandshakeOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space) {
@@ -178,6 +212,37 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
   return used;
 }
 
+void Subflow::NoteFallbackInput(const tcp::SegmentInfo& segment,
+                                std::span<const wire::MptcpOption> opts) {
+  // RFC 8684 §3.7: the peer answers our MP_FAIL with its own, then an infinite mapping; data
+  // without any mapping means it already speaks plain TCP. Either way our MP_FAIL arrived.
+  bool answered = false;
+  bool mapped = false;
+  bool any_dss = false;
+  for (const wire::MptcpOption& o : opts) {
+    if (std::holds_alternative<wire::MpFail>(o)) {
+      conn_.counters().Add(MptcpCounter::kMpFailRx);
+      answered = true;
+    } else if (const auto* dss = std::get_if<wire::Dss>(&o); dss != nullptr) {
+      any_dss = true;
+      if (!dss->mapping) continue;
+      mapped = true;
+      if (dss->mapping->data_level_length == 0) {
+        conn_.counters().Add(MptcpCounter::kInfiniteMapRx);
+        conn_.NotePeerFellBack();
+        answered = true;
+      }
+    }
+  }
+  // A peer still speaking MPTCP puts a DSS (its DATA_ACK at least) on every segment.
+  if (!any_dss) conn_.NotePeerFellBack();
+  if (segment.payload_len > 0 && !mapped) answered = true;
+  if (answered && mp_fail_until_answer) {
+    mp_fail_until_answer = false;
+    mp_fail_on_ack = false;
+  }
+}
+
 tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
                                    const wire::TcpOptionsRepr& options) {
   wire::MptcpOptionDropCounts drops;
@@ -209,7 +274,10 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
     }
     return tcp::InputVerdict::kAccept;
   }
-  if (conn_.fallback()) return tcp::InputVerdict::kAccept;
+  if (conn_.fallback()) {
+    if (!opts.empty() || !conn_.peer_fell_back()) NoteFallbackInput(segment, opts);
+    return tcp::InputVerdict::kAccept;
+  }
 
   if (segment.flags.syn() || state == SubflowState::kConnecting ||
       state == SubflowState::kPreEstablished) {
@@ -228,7 +296,7 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
         if (m.data_level_length == 0) {
           // RFC 8684 §3.7: an infinite mapping; the peer fell back to TCP on this path.
           conn_.counters().Add(MptcpCounter::kInfiniteMapRx);
-          if (!conn_.FallBackOnData()) {
+          if (!conn_.FallBackOnData(*this)) {
             rst_reason = wire::MpTcpRstReason::kMiddleboxInterference;
             return tcp::InputVerdict::kReset;
           }

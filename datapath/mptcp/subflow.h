@@ -112,6 +112,13 @@ class Subflow final : public tcp::TcpHooks {
   std::optional<wire::MpTcpRstReason> rst_reason;
   bool send_fastclose = false;
   std::optional<wire::DataSeq> mp_fail_dsn;  // MP_FAIL on our RST: the mapping that failed
+  // Infinite fallback of a lone subflow (RFC 8684 §3.7). `mp_fail_dsn` then rides on ACKs, not
+  // on a RST: until the peer answers (we found the checksum failure: `mp_fail_until_answer`), or
+  // once (we echo the peer's MP_FAIL). The next data segment then carries the infinite mapping.
+  bool mp_fail_on_ack = false;
+  bool mp_fail_until_answer = false;
+  bool infinite_map_pending = false;
+  bool infinite_map_checksum = false;  // the infinite mapping's DSS carries a (zero) checksum
   std::optional<wire::MpTcpRstReason> peer_rst_reason;  // from the peer's RST, for the logs
 
   // Set when TCP reported readable bytes the connection has not pulled yet.
@@ -150,7 +157,10 @@ class Subflow final : public tcp::TcpHooks {
   uint64_t bytes_received = 0;
 
  private:
+  size_t WriteFallbackOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space);
   size_t WriteHandshakeOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space);
+  // In fallback: the MPTCP options a peer still sends (answers to MP_FAIL, infinite mappings).
+  void NoteFallbackInput(const tcp::SegmentInfo& segment, std::span<const wire::MptcpOption> opts);
   size_t WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space);
   tcp::InputVerdict OnHandshakeInput(const tcp::SegmentInfo& segment,
                                      std::span<const wire::MptcpOption> options);

@@ -318,5 +318,108 @@ TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
   ExpectGone(A(), B(), client(), server(), c, s);
 }
 
+// RFC 8684 §3.7: a checksum failure on the only subflow keeps the connection: MP_FAIL, the
+// sender's MP_FAIL answer and infinite mapping, then plain TCP both ways. The receiver gets what
+// TCP delivered, the middlebox's change included, and nothing else is lost or repeated.
+TEST_F(DataTest, ChangedPayloadOnTheOnlySubflowFallsBackToTcp) {
+  MptcpConfig config = Config();
+  config.checksum = true;
+  Start(config, Config());
+  std::optional<wire::TcpSeq> data_start;  // a's first data byte: ISS + 1
+  size_t data_segments = 0;
+  std::optional<size_t> changed_at;  // offset of the changed byte in a's byte stream
+  size_t infinite_maps = 0, mp_fails_from_a = 0, mp_fails_from_b = 0, dss_after = 0;
+  stacks().filter = [&](Bytes& frame, bool from_a) {
+    const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+    if (!f) return true;
+    if (from_a && f->flags.syn()) data_start = f->seq + 1;
+    if (f->Get<wire::MpFail>() != nullptr) ++(from_a ? mp_fails_from_a : mp_fails_from_b);
+    if (const wire::Dss* d = f->Get<wire::Dss>(); d != nullptr && d->mapping) {
+      if (d->mapping->data_level_length == 0 && from_a) ++infinite_maps;
+      if (changed_at && infinite_maps > 0 && d->mapping->data_level_length != 0) ++dss_after;
+    }
+    if (from_a && f->payload_len > 0 && ++data_segments == 40) {
+      frame[f->payload_offset + f->payload_len / 2] ^= 0x20;
+      FixTcpChecksum(frame, *f);
+      changed_at = static_cast<size_t>(f->seq - *data_start) + f->payload_len / 2;
+    }
+    return true;
+  };
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  Bytes up = Pattern(31, 3'000'000);
+  const Bytes down = Pattern(32, 500'000);
+  ASSERT_TRUE(Exchange(c, s, up, down)) << Describe(c, s);
+  ASSERT_TRUE(changed_at);
+  up[*changed_at] ^= 0x20;  // what b must have read
+  EXPECT_EQ(server().stream(s).bytes, up.size());
+  EXPECT_EQ(server().Digest(s), Sha(up));
+  EXPECT_EQ(client().stream(c).bytes, down.size());
+  EXPECT_EQ(client().Digest(c), Sha(down));
+  // b found it and said so on ACKs until a answered with MP_FAIL and the infinite mapping.
+  EXPECT_EQ(CountB(Counter::kDataCsumErr), 1u);
+  EXPECT_GE(CountB(Counter::kMpFailTx), 1u);
+  EXPECT_EQ(CountB(Counter::kMpFailRx), 1u);
+  EXPECT_EQ(CountB(Counter::kInfiniteMapRx), 1u);
+  EXPECT_EQ(CountB(Counter::kFallbackInfinite), 1u);
+  EXPECT_EQ(CountA(Counter::kMpFailRx), CountB(Counter::kMpFailTx));
+  EXPECT_GE(CountA(Counter::kMpFailTx), 1u);
+  EXPECT_EQ(CountA(Counter::kInfiniteMapTx), 1u);
+  EXPECT_EQ(CountA(Counter::kFallbackInfinite), 1u);
+  EXPECT_EQ(infinite_maps, 1u);
+  EXPECT_GE(mp_fails_from_b, 1u);
+  EXPECT_GE(mp_fails_from_a, 1u);
+  EXPECT_EQ(dss_after, 0u);  // plain TCP from then on
+  for (const Counter k : {Counter::kTcpRstTx, Counter::kTcpRstRx, Counter::kDssNoMapping}) {
+    EXPECT_EQ(CountA(k), 0u) << MptcpCounterName(k);
+    EXPECT_EQ(CountB(k), 0u) << MptcpCounterName(k);
+  }
+  EXPECT_TRUE(A().ConnectionInfo(c)->fallback);
+  EXPECT_TRUE(B().ConnectionInfo(s)->fallback);
+  EXPECT_EQ(client().Count(Ev::kError), 0u);
+  EXPECT_EQ(server().Count(Ev::kError), 0u);
+}
+
+// After a second subflow was used, a lone survivor may not fall back (RFC 8684 §3.7): the
+// checksum failure resets it, and the connection fails rather than deliver changed data.
+TEST_F(DataTest, NoInfiniteFallbackOnceASecondSubflowWasUsed) {
+  MptcpConfig client_config = RoundRobin(Ndiffports(2));
+  client_config.checksum = true;
+  Start(client_config, RoundRobin(Config()));
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(Poke(c, s));
+  ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  // The joined subflow goes away; the initial one is left alone.
+  const std::optional<SubflowInfo> joined = SubflowById(A(), c, 1);
+  ASSERT_TRUE(joined);
+  PmConnection* control = A().PathControl(c);
+  ASSERT_NE(control, nullptr);
+  ASSERT_TRUE(control->CloseSubflow(1));
+  ASSERT_TRUE(
+      stacks().RunUntil([&] { return Established(A(), c) == 1 && Established(B(), s) == 1; }));
+  size_t data_segments = 0;
+  bool changed = false;
+  stacks().filter = [&](Bytes& frame, bool from_a) {
+    const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+    if (!f || !from_a || f->payload_len == 0) return true;
+    if (++data_segments == 10) {
+      frame[f->payload_offset + f->payload_len / 2] ^= 0x20;
+      FixTcpChecksum(frame, *f);
+      changed = true;
+    }
+    return true;
+  };
+  (void)Exchange(c, s, Pattern(33, 1'000'000), Pattern(34, 1000), /*close=*/false, 20s);
+  ASSERT_TRUE(changed);
+  EXPECT_EQ(CountB(Counter::kDataCsumErr), 1u);
+  EXPECT_EQ(CountB(Counter::kFallbackInfinite), 0u);
+  EXPECT_EQ(CountA(Counter::kFallbackInfinite), 0u);
+  EXPECT_EQ(CountB(Counter::kTcpRstTx), 1u);
+  EXPECT_FALSE(B().ConnectionInfo(s) && B().ConnectionInfo(s)->fallback);
+  // Whatever b read is a prefix of what a sent: nothing changed reached the app.
+  EXPECT_LT(server().stream(s).bytes, 1'000'000u);
+}
+
 }  // namespace
 }  // namespace braid::mptcp::test
