@@ -270,6 +270,11 @@ class MptcpConnection final : public PmConnection {
   // Falls back to TCP on `sf` mid-stream (MP_FAIL or an infinite mapping, RFC 8684 §3.7).
   void FallBackMidStream(Subflow& sf, MptcpCounter reason, bool peer_fell_back);
   uint64_t send_window_left() const;
+  // How far a chunk the scheduler sized to `len` for subflow `id` may grow so that its mapping
+  // is long (kMinMappingSegments, at most half the subflow's window).
+  static constexpr uint64_t kMinMappingSegments = 16;
+  static uint64_t ExtendedChunk(std::span<const SubflowSnapshot> snaps, uint32_t id,
+                                const ScheduleContext& ctx, uint64_t len);
 
   MptcpSockets& stack_;
   tcp::SocketId id_;

@@ -15,7 +15,10 @@ ScheduleDecision LowestRttScheduler::Select(std::span<const SubflowSnapshot> sub
   if (!context.reinjection && burst_sent_ < kSendBurstBytes) {
     const SubflowSnapshot* current = candidates.Find(burst_id_);
     if (current != nullptr && current->send_space > 0) {
-      return ChooseOne(current->id, std::min(ChunkBytes(*current), kSendBurstBytes - burst_sent_));
+      ScheduleDecision d =
+          ChooseOne(current->id, std::min(ChunkBytes(*current), kSendBurstBytes - burst_sent_));
+      d.may_extend = true;
+      return d;
     }
   }
 
@@ -25,7 +28,9 @@ ScheduleDecision LowestRttScheduler::Select(std::span<const SubflowSnapshot> sub
     burst_id_ = best->id;
     burst_sent_ = 0;
   }
-  return ChooseOne(best->id, ChunkBytes(*best));
+  ScheduleDecision d = ChooseOne(best->id, ChunkBytes(*best));
+  d.may_extend = !context.reinjection;
+  return d;
 }
 
 void LowestRttScheduler::OnSent(uint32_t id, uint64_t bytes) {

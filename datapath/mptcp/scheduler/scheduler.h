@@ -77,6 +77,10 @@ struct ScheduleDecision {
   uint32_t subflows[kMaxChoices] = {};
   size_t count = 0;
   uint64_t max_bytes = 0;
+  // The chosen subflow may be handed more than its room (MptcpConnection::ExtendedChunk): the
+  // scheduler picked it for being fastest and sized the chunk by room alone, not to bound
+  // head-of-line blocking as BLEST and ECF do.
+  bool may_extend = false;
 
   bool empty() const { return count == 0; }
   void Add(uint32_t id) {

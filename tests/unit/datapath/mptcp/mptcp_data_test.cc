@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <vector>
 
@@ -316,6 +317,30 @@ TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
   EXPECT_EQ(server().Count(Ev::kError), 0u);
   ASSERT_TRUE(CloseBoth(c, s));
   ExpectGone(A(), B(), client(), server(), c, s);
+}
+
+// Bulk data goes in long mappings, not one per ACK-opened room (MptcpConnection::ExtendedChunk):
+// every segment of a mapping carries the same DSS, which a Linux receiver's GRO can merge.
+TEST_F(DataTest, BulkDataGoesInLongMappings) {
+  Start(Config(), Config());
+  std::map<uint64_t, uint32_t> mappings;  // DSN -> data-level length
+  size_t segments = 0;
+  stacks().filter = [&](Bytes& frame, bool from_a) {
+    const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+    if (!f || !from_a || f->payload_len == 0) return true;
+    ++segments;
+    if (const wire::Dss* d = f->Get<wire::Dss>(); d != nullptr && d->mapping) {
+      mappings[d->mapping->data_seq.value] = d->mapping->data_level_length;
+    }
+    return true;
+  };
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  ASSERT_TRUE(Exchange(c, s, Pattern(41, 8'000'000), Pattern(42, 1000))) << Describe(c, s);
+  ExpectDelivered(c, s);
+  ASSERT_FALSE(mappings.empty());
+  EXPECT_LT(mappings.size() * 8, segments)
+      << mappings.size() << " mappings, " << segments << " segments";
 }
 
 // RFC 8684 §3.7: a checksum failure on the only subflow keeps the connection: MP_FAIL, the
