@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <tuple>
 #include <vector>
 
 #include "tests/unit/datapath/mptcp/mptcp_stacks.h"
@@ -44,7 +45,20 @@ void ExpectGone(MptcpSockets& a, MptcpSockets& b, Recorder& client, Recorder& se
   EXPECT_TRUE(b.Connections().empty());
 }
 
-using DataTest = MptcpStacksTest;
+class DataTest : public MptcpStacksTest {
+ protected:
+  // A round-robin client with DSS checksums and a second (ndiffports) subflow, established both
+  // ways; the joined subflow's id is 1.
+  void EstablishTwoChecksummedSubflows(SocketId& c, SocketId& s) {
+    MptcpConfig client_config = RoundRobin(Ndiffports(2));
+    client_config.checksum = true;
+    Start(client_config, RoundRobin(Config()));
+    std::tie(c, s) = Establish();
+    ASSERT_TRUE(s.valid());
+    ASSERT_TRUE(Poke(c, s));
+    ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  }
+};
 
 class DataFamilyTest : public MptcpStacksTest, public ::testing::WithParamInterface<bool> {
  protected:
@@ -269,13 +283,8 @@ TEST_P(ChecksumTest, EitherSideAskingIsEnough) {
 }
 
 TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
-  MptcpConfig client_config = RoundRobin(Ndiffports(2));
-  client_config.checksum = true;
-  Start(client_config, RoundRobin(Config()));
-  auto [c, s] = Establish();
-  ASSERT_TRUE(s.valid());
-  ASSERT_TRUE(Poke(c, s));
-  ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  SocketId c, s;
+  ASSERT_NO_FATAL_FAILURE(EstablishTwoChecksummedSubflows(c, s));
   const uint16_t initial_port = A().Flow(c)->local_port;
   const std::optional<SubflowInfo> joined = SubflowById(A(), c, 1);
   ASSERT_TRUE(joined);
@@ -408,13 +417,8 @@ TEST_F(DataTest, ChangedPayloadOnTheOnlySubflowFallsBackToTcp) {
 // After a second subflow was used, a lone survivor may not fall back (RFC 8684 §3.7): the
 // checksum failure resets it, and the connection fails rather than deliver changed data.
 TEST_F(DataTest, NoInfiniteFallbackOnceASecondSubflowWasUsed) {
-  MptcpConfig client_config = RoundRobin(Ndiffports(2));
-  client_config.checksum = true;
-  Start(client_config, RoundRobin(Config()));
-  auto [c, s] = Establish();
-  ASSERT_TRUE(s.valid());
-  ASSERT_TRUE(Poke(c, s));
-  ASSERT_TRUE(WaitForSubflows(c, s, 2)) << Describe(c, s);
+  SocketId c, s;
+  ASSERT_NO_FATAL_FAILURE(EstablishTwoChecksummedSubflows(c, s));
   // The joined subflow goes away; the initial one is left alone.
   const std::optional<SubflowInfo> joined = SubflowById(A(), c, 1);
   ASSERT_TRUE(joined);
