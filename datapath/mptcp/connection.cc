@@ -937,7 +937,9 @@ uint64_t MptcpConnection::ExtendedChunk(std::span<const SubflowSnapshot> snaps, 
     if (c.id == id) s = &c;
     if (c.active && !c.backup && c.srtt.count() > 0) fastest = std::min(fastest, c.srtt);
   }
-  if (s == nullptr || s->srtt > fastest + fastest / 2) return len;
+  if (s == nullptr) return len;
+  // No RTT measured yet (fastest unset): nothing to compare, the chunk may grow.
+  if (fastest != tcp::Duration::max() && s->srtt > fastest + fastest / 2) return len;
   const uint64_t ahead = std::min<uint64_t>(kMinMappingSegments * s->mss, s->cwnd / 2);
   if (len >= ahead) return len;
   return std::min<uint64_t>({ahead, ctx.unsent, ctx.send_window, kSendBurstBytes});
