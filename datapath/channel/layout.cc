@@ -238,9 +238,11 @@ RecordError DecodeCommandPayload(Op op, const uint8_t* p, CommandArgs& args, siz
   return RecordError::kUnknownOp;
 }
 
-// Writes one event's arguments into aux and the payload; returns the payload bytes they use.
+// Writes one event's arguments into aux, flags and the payload; returns the payload bytes they
+// use.
 struct EventPayloadEncoder {
   uint32_t* aux;
+  uint16_t* flags;
   uint8_t* p;
   size_t operator()(const DoneArgs& a) const {
     *aux = static_cast<uint16_t>(a.op);
@@ -262,6 +264,7 @@ struct EventPayloadEncoder {
   size_t operator()(const ErrorArgs&) const { return 0; }
   size_t operator()(const OptValueArgs& a) const {
     *aux = a.length;
+    *flags = a.more ? kOptValueMore : 0;
     std::memcpy(p, a.value.data(), a.value.size());
     return kMaxOptBytes;
   }
@@ -276,8 +279,16 @@ struct EventPayloadEncoder {
   }
 };
 
-RecordError DecodeEventPayload(EventKind kind, uint32_t aux, const uint8_t* p, EventArgs& args,
-                               size_t& used) {
+// The bytes one record of an option value carries: all of a single-record value; for a longer
+// value kMaxOptBytes in every record but the last, the rest in the last.
+uint32_t OptPieceBytes(uint32_t length, bool more) {
+  if (more) return kMaxOptBytes;
+  if (length <= kMaxOptBytes) return length;
+  return (length - 1) % kMaxOptBytes + 1;
+}
+
+RecordError DecodeEventPayload(EventKind kind, uint32_t aux, bool more, const uint8_t* p,
+                               EventArgs& args, size_t& used) {
   used = 0;
   // Kinds that define no aux leave it zero.
   const bool uses_aux = kind == EventKind::kDone || kind == EventKind::kAccepted ||
@@ -322,8 +333,14 @@ RecordError DecodeEventPayload(EventKind kind, uint32_t aux, const uint8_t* p, E
     case EventKind::kOptValue: {
       OptValueArgs a;
       a.length = aux;
+      a.more = more;
       used = kMaxOptBytes;
-      if (RecordError e = DecodeOptValue(p, aux, a.value); e != RecordError::kOk) return e;
+      // A value that fits one record never spans several.
+      if (aux > kMaxOptValueBytes || (more && aux <= kMaxOptBytes)) return RecordError::kBadLength;
+      if (RecordError e = DecodeOptValue(p, OptPieceBytes(aux, more), a.value);
+          e != RecordError::kOk) {
+        return e;
+      }
       args = a;
       return RecordError::kOk;
     }
@@ -493,21 +510,24 @@ EventRecord EncodeEvent(const Event& event) {
   r.handle = event.handle;
   r.cookie = event.cookie;
   r.error = event.error;
-  std::visit(EventPayloadEncoder{&r.aux, r.payload}, event.args);
+  std::visit(EventPayloadEncoder{&r.aux, &r.flags, r.payload}, event.args);
   return r;
 }
 
 RecordError DecodeEvent(const EventRecord& record, Event& out) {
   if (record.kind >= kEventKindCount) return RecordError::kUnknownOp;
-  if (record.flags != 0) return RecordError::kReservedFlags;
+  const uint16_t allowed_flags =
+      record.kind == static_cast<uint16_t>(EventKind::kOptValue) ? kOptValueMore : 0;
+  if ((record.flags & ~allowed_flags) != 0) return RecordError::kReservedFlags;
   if (!ValidHandle(record.handle)) return RecordError::kBadHandle;
   if (record.error < 0 || record.error > kMaxErrno) return RecordError::kBadError;
   out.handle = record.handle;
   out.cookie = record.cookie;
   out.error = record.error;
   size_t used = 0;
-  RecordError e = DecodeEventPayload(static_cast<EventKind>(record.kind), record.aux,
-                                     record.payload, out.args, used);
+  RecordError e =
+      DecodeEventPayload(static_cast<EventKind>(record.kind), record.aux,
+                         (record.flags & kOptValueMore) != 0, record.payload, out.args, used);
   if (e != RecordError::kOk) return e;
   if (!AllZero(record.payload + used, sizeof(record.payload) - used)) {
     return RecordError::kReservedBytes;

@@ -239,6 +239,11 @@ inline constexpr uint16_t kInfoKindCount = 3;
 
 // A socket option value travels in the record: setsockopt/getsockopt values up to this size.
 inline constexpr uint32_t kMaxOptBytes = 36;
+// A getsockopt value larger than kMaxOptBytes (TCP_INFO, MPTCP_INFO, ...) comes as several
+// kOptValue records; this bounds its total length.
+inline constexpr uint32_t kMaxOptValueBytes = 65536;
+// EventRecord::flags of kOptValue: more records of the same value follow. The only flag defined.
+inline constexpr uint16_t kOptValueMore = 1;
 
 // One argument struct per op, in Op order: Command::args' index is the op.
 struct OpenArgs {
@@ -352,9 +357,15 @@ struct ClosedArgs {
 struct ErrorArgs {
   bool operator==(const ErrorArgs&) const = default;
 };
+// One record of an option value. A value of up to kMaxOptBytes is one record: `length` bytes,
+// zeros after them. A longer one (up to kMaxOptValueBytes) is a run of records with the same
+// cookie, each with `length` = the total length: every record but the last carries the next
+// kMaxOptBytes bytes and has `more` set (flags bit 0, kOptValueMore), the last carries the rest
+// followed by zeros.
 struct OptValueArgs {
-  uint32_t length = 0;                        // at most kMaxOptBytes (carried in aux)
-  std::array<uint8_t, kMaxOptBytes> value{};  // bytes past `length` are zero
+  uint32_t length = 0;  // the whole value's length (carried in aux)
+  bool more = false;    // more records of this value follow (carried in flags)
+  std::array<uint8_t, kMaxOptBytes> value{};  // this record's piece; zeros after it
   bool operator==(const OptValueArgs&) const = default;
 };
 struct InfoArgs {
@@ -383,7 +394,7 @@ struct Event {
 enum class RecordError : uint8_t {
   kOk,
   kUnknownOp,      // command op or event kind out of range
-  kReservedFlags,  // flags != 0 (none are defined in version 1)
+  kReservedFlags,  // flags other than kOptValueMore on kOptValue (no other flag is defined)
   kBadHandle,      // handle index beyond kMaxSlots
   kBadFamily,      // not AF_INET / AF_INET6
   kBadAddress,     // IPv4 with non-zero padding or scope id

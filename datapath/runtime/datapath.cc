@@ -49,6 +49,8 @@ class UntilAllDone final : public WorkerApp {
       : app_(app), done_(done), workers_(workers) {}
   void Start(Worker& worker, tcp::Instant now) override { app_.Start(worker, now); }
   void OnTimer(uint64_t cookie, tcp::Instant now) override { app_.OnTimer(cookie, now); }
+  bool Poll(tcp::Instant now) override { return app_.Poll(now); }
+  WakeSources* wake_sources() override { return app_.wake_sources(); }
   bool Done() const override {
     if (!counted_ && app_.Done()) {
       counted_ = true;

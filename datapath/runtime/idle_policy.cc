@@ -1,5 +1,6 @@
 #include "datapath/runtime/idle_policy.h"
 
+#include <poll.h>
 #include <time.h>
 
 #include <algorithm>
@@ -91,6 +92,43 @@ void IdlePolicy::Sleep(tcp::Duration d) {
   while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, nullptr) == EINTR) {
   }
   ++stats_.sleeps;
+  stats_.slept += MonotonicNow() - start;
+}
+
+void IdlePolicy::Sleep(tcp::Duration d, WakeSources* wake) {
+  if (wake == nullptr) {
+    Sleep(d);
+    return;
+  }
+  if (d <= tcp::Duration::zero()) return;
+  wake_fds_.clear();
+  if (!wake->PrepareSleep(wake_fds_)) {
+    for (pollfd& p : wake_fds_) p.revents = 0;
+    wake->FinishSleep(wake_fds_);
+    ++stats_.sleeps_skipped;
+    return;
+  }
+  for (pollfd& p : wake_fds_) {
+    p.events = POLLIN;
+    p.revents = 0;
+  }
+  const tcp::Instant start = MonotonicNow();
+  const tcp::Instant end = start + d;
+  int ready = 0;
+  for (;;) {
+    const int64_t left =
+        std::max<int64_t>(tcp::NanosSinceEpoch(end) - tcp::NanosSinceEpoch(MonotonicNow()), 0);
+    const timespec timeout{.tv_sec = left / 1'000'000'000, .tv_nsec = left % 1'000'000'000};
+    ready = ppoll(wake_fds_.data(), wake_fds_.size(), &timeout, nullptr);
+    // A signal (EINTR) does not end the sleep early; the deadline stays absolute.
+    if (ready >= 0 || errno != EINTR) break;
+  }
+  if (ready < 0) {
+    for (pollfd& p : wake_fds_) p.revents = 0;
+  }
+  wake->FinishSleep(wake_fds_);
+  ++stats_.sleeps;
+  if (ready > 0) ++stats_.woken;
   stats_.slept += MonotonicNow() - start;
 }
 

@@ -11,10 +11,14 @@
 // so `max_sleep` bounds the latency an idle worker adds to the first packet of a new burst.
 #pragma once
 
+#include <poll.h>
+
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "datapath/tcp/time.h"
@@ -50,6 +54,23 @@ struct IdleStats {
   uint64_t idle_iterations = 0;  // did none
   uint64_t sleeps = 0;           // Sleep calls that slept
   tcp::Duration slept{0};        // measured time inside those
+  uint64_t woken = 0;            // sleeps ended early by a WakeSources descriptor
+  uint64_t sleeps_skipped = 0;   // sleeps WakeSources called off (work found on re-check)
+};
+
+// What can end a worker's sleep early besides its timeout: descriptors that become readable (an
+// app's doorbell, a unix connection, a listening socket). A sleep on them follows doorbell.h's
+// protocol: PrepareSleep announces the sleep to whoever may wake the worker (their sleep flags),
+// re-checks for work, and lists the descriptors; FinishSleep withdraws the announcement and sees
+// which descriptors fired.
+class WakeSources {
+ public:
+  virtual ~WakeSources() = default;
+  // Appends the descriptors to wait on (POLLIN is asked for each) to `fds`, after announcing the
+  // sleep. False when the re-check found work: the worker does not sleep.
+  virtual bool PrepareSleep(std::vector<pollfd>& fds) = 0;
+  // After the sleep, or at once when PrepareSleep returned false (then `fds` has no events).
+  virtual void FinishSleep(std::span<const pollfd> fds) = 0;
 };
 
 class IdlePolicy {
@@ -70,6 +91,9 @@ class IdlePolicy {
   // once. The thread's timer slack (prctl PR_SET_TIMERSLACK, 50 us by default) is added by the
   // kernel.
   void Sleep(tcp::Duration d);
+  // As Sleep, but in ppoll on `wake`'s descriptors, so that one of them becoming readable ends
+  // the sleep early (doorbell-aware sleeping, architecture.md §6). Without `wake`: Sleep(d).
+  void Sleep(tcp::Duration d, WakeSources* wake);
 
   const IdleStats& stats() const { return stats_; }
   const IdleConfig& config() const { return config_; }
@@ -79,6 +103,7 @@ class IdlePolicy {
   std::optional<tcp::Instant> last_work_;
   tcp::Duration next_sleep_;  // the next sleep of the doubling
   IdleStats stats_;
+  std::vector<pollfd> wake_fds_;  // reused by every sleep on WakeSources
 };
 
 }  // namespace braid::runtime

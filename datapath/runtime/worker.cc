@@ -111,8 +111,12 @@ bool Worker::RunOnce(tcp::Instant now) {
   }
   stats_.rx_frames += work;
 
-  // Events from what arrived, then whatever is due.
+  // Events from what arrived, then the app's own work (which may send), then whatever is due.
   work += DispatchSockets(now);
+  if (app_ != nullptr && app_->Poll(now)) {
+    ++work;
+    work += DispatchSockets(now);
+  }
   ArmEngineTimers();
   const size_t fired = wheel_.Advance(now, [&](TimerHandle handle, uint64_t cookie) {
     if (cookie == kTcpTimer) {
@@ -158,7 +162,7 @@ const WorkerStats& Worker::Run(WorkerApp& app, const std::atomic<bool>& stop) {
     const tcp::Instant now = MonotonicNow();
     const bool did_work = RunOnce(now);
     const tcp::Duration sleep = idle_.OnIteration(now, did_work, wheel_.NextDeadline());
-    if (sleep > tcp::Duration::zero()) idle_.Sleep(sleep);
+    if (sleep > tcp::Duration::zero()) idle_.Sleep(sleep, app.wake_sources());
   }
   // A last flush: the app's final segments (a FIN, an RST) leave before the worker stops.
   const tcp::Instant end = MonotonicNow();

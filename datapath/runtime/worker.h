@@ -53,6 +53,12 @@ class WorkerApp {
   virtual void OnTimer(uint64_t /*cookie*/, tcp::Instant /*now*/) {}
   // The worker's loop ends when its app is done (or on Stop).
   virtual bool Done() const = 0;
+  // Every iteration, after the sockets' events: work the app finds on its own (an app channel's
+  // rings). Returns whether it did any.
+  virtual bool Poll(tcp::Instant /*now*/) { return false; }
+  // What may wake the worker from an idle sleep besides its timers (nullptr: nothing, the worker
+  // sleeps in clock_nanosleep).
+  virtual WakeSources* wake_sources() { return nullptr; }
 };
 
 struct WorkerConfig {

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include "datapath/channel/service.h"
+#include "datapath/channel/service_app.h"
 #include "datapath/net/interface.h"
 #include "datapath/runtime/datapath.h"
 #include "datapath/runtime/idle_policy.h"
@@ -45,7 +47,8 @@ MPTCP: --mptcp [--mptcp-checksum 0|1] [--scheduler NAME] [--pm kernel|ndiffports
        [--subflows N] [--add-addr-accepted N] [--ndiffports N]
 Actions on the first connection: --action SECONDS:remove|backup|nobackup:ID | SECONDS:abort
 Paths: each --port starts a path; --mac/--addr/--gateway/--route/--mtu apply to the last one.
-Common: --timeout S (default 120)
+Channel service (instead of a built-in app): --serve PATH [--serve-slots N] [--serve-fifo BYTES]
+Common: --timeout S (default 120; with --serve: none unless given)
 )";
 
 struct Options {
@@ -53,6 +56,9 @@ struct Options {
   AppConfig app;
   bool have_app = false;
   double timeout_s = 120;
+  bool timeout_given = false;
+  // --serve: the app channel service on this unix socket path instead of a built-in app.
+  std::optional<braid::channel::ServiceAppConfig> serve;
 };
 
 [[noreturn]] void Usage(const std::string& error) {
@@ -253,6 +259,17 @@ Options Parse(int argc, char** argv) {
       o.app.rr_count = Number<uint32_t>(flag, v);
     } else if (flag == "--timeout") {
       o.timeout_s = Number<double>(flag, v);
+      o.timeout_given = true;
+    } else if (flag == "--serve") {
+      if (!o.serve) o.serve.emplace();
+      o.serve->path = std::string(v);
+    } else if (flag == "--serve-slots") {
+      if (!o.serve) o.serve.emplace();
+      o.serve->geometry.slots = Number<uint32_t>(flag, v);
+    } else if (flag == "--serve-fifo") {
+      if (!o.serve) o.serve.emplace();
+      o.serve->geometry.tx_fifo_bytes = static_cast<uint32_t>(Size(flag, v));
+      o.serve->geometry.rx_fifo_bytes = o.serve->geometry.tx_fifo_bytes;
     } else if (flag == "--mptcp-checksum") {
       Mptcp(o).checksum = Bool01(flag, v);
     } else if (flag == "--scheduler") {
@@ -282,7 +299,17 @@ Options Parse(int argc, char** argv) {
       Usage("at least one --addr is required for --port " + path.port);
     }
   }
-  if (!server) Usage("give --listen PORT or --connect ADDR");
+  if (o.serve) {
+    if (server) Usage("--serve runs the channel service: no --listen or --connect with it");
+    if (const std::string e = o.serve->geometry.Validate(); !e.empty()) Usage("--serve: " + e);
+    if (o.datapath.workers != 1) Usage("--serve runs one worker: no --workers N with it");
+    o.app.tcp.nagle = !nodelay;
+    o.serve->tcp = o.app.tcp;
+    if (o.timeout_s <= 0) Usage("--timeout must be > 0");
+    o.datapath.paths = std::move(paths);
+    return o;
+  }
+  if (!server) Usage("give --listen PORT or --connect ADDR, or --serve PATH");
   o.app.server = *server;
   if (!*server) {
     if (!to_port || *to_port == 0) Usage("--connect needs --to-port PORT");
@@ -324,11 +351,96 @@ class Printer final : public braid::testapp::ReportSink {
 };
 
 std::atomic<Datapath*> g_datapath{nullptr};
+std::atomic<braid::channel::ChannelServiceApp*> g_service{nullptr};
 std::atomic<bool> g_signalled{false};
 
 void OnSignal(int) {
   g_signalled.store(true);
+  // The channel service stops on its worker (apps see kGone, connections are reset), then the
+  // loop ends by itself.
+  if (braid::channel::ChannelServiceApp* service = g_service.load()) {
+    service->RequestStop();
+    return;
+  }
   if (Datapath* dp = g_datapath.load()) dp->Stop();
+}
+
+// The service's counters as a JSON object: every counter of service_counters.def and the apps
+// still attached.
+std::string ChannelJson(const braid::channel::ChannelService& service) {
+  braid::testapp::JsonObject o;
+  for (size_t i = 0; i < braid::channel::kServiceCounterCount; ++i) {
+    const auto c = static_cast<braid::channel::ServiceCounter>(i);
+    o.Add(braid::channel::ServiceCounterName(c), service.counters()[c]);
+  }
+  o.Add("sessions", uint64_t{service.sessions()});
+  return o.str();
+}
+
+// Runs the channel service on the datapath's one worker until SIGINT/SIGTERM (or --timeout).
+int Serve(Options& options, Datapath& dp, Printer& printer) {
+  braid::channel::ChannelServiceApp app(*options.serve);
+  g_service.store(&app);
+  if (g_signalled.load()) app.RequestStop();
+  {
+    braid::testapp::JsonObject o;
+    o.Add("event", "ready")
+        .Add("port", dp.port(0).name())
+        .Add("pmd", braid::io::PortKindName(dp.port(0).kind()))
+        .Add("mac", dp.port(0).mac().ToString())
+        .Add("serve", options.serve->path)
+        .Add("mptcp", options.datapath.mptcp.has_value())
+        .Add("pid", int64_t{getpid()});
+    printer.Print(o.str());
+  }
+  std::mutex mu;
+  std::condition_variable cv;
+  bool finished = false;
+  bool timed_out = false;
+  std::thread watchdog([&] {
+    if (!options.timeout_given) return;
+    std::unique_lock<std::mutex> lock(mu);
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                              std::chrono::duration<double>(options.timeout_s));
+    if (!cv.wait_until(lock, deadline, [&] { return finished; })) {
+      timed_out = true;
+      app.RequestStop();
+    }
+  });
+  braid::runtime::WorkerApp* apps[] = {&app};
+  const absl::Status run = dp.Run(apps);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    finished = true;
+  }
+  cv.notify_all();
+  watchdog.join();
+  g_service.store(nullptr);
+  int status = 0;
+  if (!run.ok()) {
+    std::fprintf(stderr, "braid-testapp: %s\n", std::string(run.message()).c_str());
+    status = 1;
+  }
+  if (!app.start_error().empty()) {
+    braid::testapp::JsonObject o;
+    o.Add("event", "error").Add("error", app.start_error());
+    printer.Print(o.str());
+    status = 1;
+  }
+  if (timed_out) {
+    braid::testapp::JsonObject o;
+    o.Add("event", "error").Add("error", "timeout");
+    printer.Print(o.str());
+    status = 1;
+  }
+  std::string summary = braid::testapp::SummaryJson(dp);
+  if (app.service() != nullptr && !summary.empty() && summary.back() == '}') {
+    summary.pop_back();
+    summary += ", \"channel\": " + ChannelJson(*app.service()) + "}";
+  }
+  printer.Print(summary);
+  return status;
 }
 
 }  // namespace
@@ -352,6 +464,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   Datapath& dp = **started;
+  if (options.serve) return Serve(options, dp, printer);
   g_datapath.store(&dp);
   if (g_signalled.load()) dp.Stop();
 

@@ -193,6 +193,14 @@ std::vector<Event> SampleEvents() {
   OptValueArgs value;
   value.length = 4;
   value.value = {0x6f, 0, 0, 0};
+  // The first and the last record of a 40-byte value.
+  OptValueArgs first;
+  first.length = 40;
+  first.more = true;
+  first.value.fill(0x5a);
+  OptValueArgs last;
+  last.length = 40;
+  last.value = {1, 2, 3, 4};
   ConnectionInfo info;
   info.state = TCP_ESTABLISHED;
   info.mptcp = 1;
@@ -214,6 +222,8 @@ std::vector<Event> SampleEvents() {
       {MakeHandle(3, 9), 0, ECONNRESET, ClosedArgs{}},
       {MakeHandle(3, 9), 0, ETIMEDOUT, ErrorArgs{}},
       {MakeHandle(3, 9), 25, 0, value},
+      {MakeHandle(3, 9), 29, 0, first},
+      {MakeHandle(3, 9), 29, 0, last},
       {MakeHandle(3, 9), 26, 0, InfoArgs{InfoKind::kConnection, {}, info}},
       {MakeHandle(3, 9), 27, 0, InfoArgs{InfoKind::kLocalAddress, V6(1, 7), {}}},
       {MakeHandle(3, 9), 28, kMaxErrno, InfoArgs{InfoKind::kPeerAddress, V4(1, 2, 3, 4, 5), {}}},
@@ -382,11 +392,29 @@ TEST(Records, DecodeEventRejectsEachMalformedField) {
   EXPECT_EQ(Decode(EncodeEvent({1, 0, 0, ConnectedArgs{padded}})), RecordError::kBadAddress);
 
   OptValueArgs value;
-  value.length = kMaxOptBytes + 1;
+  value.length = kMaxOptValueBytes + 1;
   EXPECT_EQ(Decode(EncodeEvent({1, 0, 0, value})), RecordError::kBadLength);
+  value.length = kMaxOptBytes;
+  value.more = true;  // a value that fits one record never spans several
+  EXPECT_EQ(Decode(EncodeEvent({1, 0, 0, value})), RecordError::kBadLength);
+  value.more = false;
   value.length = 1;
   value.value[1] = 1;
   EXPECT_EQ(Decode(EncodeEvent({1, 0, 0, value})), RecordError::kReservedBytes);
+  // The last record of a 2 * 36 + 5 byte value carries 5 bytes.
+  value.length = 2 * kMaxOptBytes + 5;
+  value.value = {};
+  value.value[4] = 1;
+  EXPECT_EQ(Decode(EncodeEvent({1, 0, 0, value})), RecordError::kOk);
+  value.value[5] = 1;
+  EXPECT_EQ(Decode(EncodeEvent({1, 0, 0, value})), RecordError::kReservedBytes);
+  // Only kOptValue has a flag, and only bit 0.
+  r = EncodeEvent({1, 0, 0, OptValueArgs{}});
+  r.flags = 2;
+  EXPECT_EQ(Decode(r), RecordError::kReservedFlags);
+  r = EncodeEvent({1, 0, 0, ReadableArgs{}});
+  r.flags = kOptValueMore;
+  EXPECT_EQ(Decode(r), RecordError::kReservedFlags);
 
   r = EncodeEvent({1, 0, 0, InfoArgs{}});
   r.aux = kInfoKindCount;

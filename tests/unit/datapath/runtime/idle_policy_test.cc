@@ -1,10 +1,17 @@
 #include "datapath/runtime/idle_policy.h"
 
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <optional>
+#include <span>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "datapath/tcp/time.h"
@@ -163,6 +170,79 @@ TEST(IdlePolicyTest, SleepSleepsAtLeastTheDurationAndCountsIt) {
   policy.Sleep(microseconds(50));
   EXPECT_EQ(policy.stats().sleeps, 1u);
   EXPECT_GE(policy.stats().slept, microseconds(50));  // an absolute wake-up: never short
+}
+
+// A WakeSources over one end of a socketpair: the other end's writes wake the sleeper.
+class PairWake final : public WakeSources {
+ public:
+  PairWake() { EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds_), 0); }
+  ~PairWake() override {
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  bool PrepareSleep(std::vector<pollfd>& fds) override {
+    ++prepared;
+    announced.store(true);
+    fds.push_back({fds_[0], POLLIN, 0});
+    return !work_waiting;
+  }
+  void FinishSleep(std::span<const pollfd> fds) override {
+    ++finished;
+    announced.store(false);
+    readable = !fds.empty() && (fds[0].revents & POLLIN) != 0;
+  }
+  void Ring() const { EXPECT_EQ(::write(fds_[1], "x", 1), 1); }
+
+  bool work_waiting = false;
+  std::atomic<bool> announced{false};
+  int prepared = 0;
+  int finished = 0;
+  bool readable = false;
+
+ private:
+  int fds_[2] = {-1, -1};
+};
+
+TEST(IdlePolicyTest, ASleepOnWakeSourcesEndsWhenADescriptorBecomesReadable) {
+  IdlePolicy policy(IdleConfig{});
+  PairWake wake;
+  // A sleep far longer than the test may take: only the ring can end it in time.
+  auto slept =
+      std::async(std::launch::async, [&] { policy.Sleep(std::chrono::seconds(60), &wake); });
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!wake.announced.load() && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(microseconds(100));
+  }
+  wake.Ring();
+  ASSERT_EQ(slept.wait_until(end), std::future_status::ready) << "the ring did not end the sleep";
+  EXPECT_EQ(wake.prepared, 1);
+  EXPECT_EQ(wake.finished, 1);
+  EXPECT_TRUE(wake.readable);
+  EXPECT_EQ(policy.stats().sleeps, 1u);
+  EXPECT_EQ(policy.stats().woken, 1u);
+}
+
+TEST(IdlePolicyTest, ASleepOnWakeSourcesTimesOutAndIsCalledOffByTheRecheck) {
+  IdlePolicy policy(IdleConfig{});
+  PairWake wake;
+  policy.Sleep(microseconds(200), &wake);
+  EXPECT_EQ(wake.finished, 1);
+  EXPECT_FALSE(wake.readable);
+  EXPECT_EQ(policy.stats().sleeps, 1u);
+  EXPECT_EQ(policy.stats().woken, 0u);
+  EXPECT_GE(policy.stats().slept, microseconds(200));
+
+  // Work found at the re-check: no sleep at all, but the announcement is withdrawn.
+  wake.work_waiting = true;
+  policy.Sleep(std::chrono::seconds(60), &wake);
+  EXPECT_EQ(wake.prepared, 2);
+  EXPECT_EQ(wake.finished, 2);
+  EXPECT_FALSE(wake.announced.load());
+  EXPECT_EQ(policy.stats().sleeps, 1u);
+  EXPECT_EQ(policy.stats().sleeps_skipped, 1u);
+  // Without WakeSources it is the plain sleep.
+  policy.Sleep(microseconds(50), nullptr);
+  EXPECT_EQ(policy.stats().sleeps, 2u);
 }
 
 }  // namespace
