@@ -1760,8 +1760,8 @@ void ChannelService::OnClosed(uint8_t api, tcp::SocketId socket) {
     } else {
       Slot& slot = s.slots[ref->slot];
       if (slot.socket == socket) {
-        // MPTCP lets go of a connection once both DATA_FINs are through, possibly before the
-        // service took the last bytes: take them now, while the handle is valid.
+        // A socket reports a clean close only after its last byte was read (TCP and MPTCP
+        // alike); taking what is readable once more costs nothing and keeps it that way.
         if (slot.state == SlotState::kConnected) FillRx(s, ref->slot, Api(api).now());
         slot.socket = {};
         if (slot.state == SlotState::kConnecting) {

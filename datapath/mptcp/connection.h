@@ -187,6 +187,7 @@ class MptcpConnection final : public PmConnection {
   void AppClose(tcp::Instant now);
   void AppAbort(tcp::Instant now);
   bool app_closed() const { return app_closed_; }
+  bool failed() const { return failed_; }
   size_t receive_queue() const { return rcv_buf_.size(); }
   tcp::SocketHandler* handler = nullptr;
   bool announced = false;        // the app knows the socket (OnConnected/OnAccepted delivered)

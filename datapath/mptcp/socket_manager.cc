@@ -492,7 +492,10 @@ void MptcpSockets::Service(tcp::Instant now) {
       if (!slot.live) continue;
       MptcpConnection& conn = *slot.conn;
       conn.Service(now);
-      if (conn.subflows_gone() && !conn.closed_reported() && !conn.passive_pending) {
+      // As TCP does, a connection that ended cleanly is reported closed only once the app read
+      // every byte (the bytes and their end are the app's; after a failure they are gone).
+      if (conn.subflows_gone() && !conn.closed_reported() && !conn.passive_pending &&
+          (conn.receive_queue() == 0 || conn.app_closed() || conn.failed())) {
         conn.set_closed_reported();
         QueueAppEvent(conn, AppEventKind::kClosed);
       }

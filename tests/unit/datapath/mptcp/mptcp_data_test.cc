@@ -282,6 +282,37 @@ TEST_P(ChecksumTest, EitherSideAskingIsEnough) {
   }
 }
 
+// Both DATA_FINs through and every subflow closed, the bytes the app has not read yet are still
+// the app's: the connection is reported closed only after the last one is read, as with TCP.
+TEST_F(DataTest, UnreadBytesOutliveTheSubflows) {
+  Start(Config(), Config());
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  server().auto_read = false;
+  const Bytes data = Pattern(23, 60'000);
+  EXPECT_EQ(A().Send(c, data, now()), data.size());
+  EXPECT_TRUE(A().Shutdown(c, now()).ok());
+  ASSERT_TRUE(stacks().RunUntil([&] { return server().Count(Ev::kPeerFin, s) == 1; }, 5s));
+  EXPECT_TRUE(B().Shutdown(s, now()).ok());
+  ASSERT_TRUE(stacks().RunUntil([&] { return client().Count(Ev::kClosed, c) == 1; }, 30s))
+      << Describe(c, s);
+  // Every subflow gone, the connection stays (it used to be freed here, bytes and all).
+  ASSERT_TRUE(stacks().RunUntil(
+      [&] {
+        const std::optional<MptcpInfo> i = B().ConnectionInfo(s);
+        return i && i->subflows == 0;
+      },
+      30s));
+  stacks().RunFor(1s);
+  EXPECT_EQ(server().Count(Ev::kClosed, s), 0u);  // still holding unread bytes
+  server().Read(s);
+  EXPECT_EQ(server().stream(s).bytes, data.size());
+  EXPECT_EQ(server().Digest(s), Sha(data));
+  EXPECT_TRUE(server().stream(s).fin);
+  ASSERT_TRUE(stacks().RunUntil([&] { return server().Count(Ev::kClosed, s) == 1; }, 5s));
+  EXPECT_EQ(server().Count(Ev::kError, s), 0u);
+}
+
 TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
   SocketId c, s;
   ASSERT_NO_FATAL_FAILURE(EstablishTwoChecksummedSubflows(c, s));
