@@ -18,8 +18,8 @@
 #include <thread>
 #include <vector>
 
-#include "datapath/channel/service.h"
-#include "datapath/channel/service_app.h"
+#include "datapath/channel/service/service.h"
+#include "datapath/channel/service/service_app.h"
 #include "datapath/net/interface.h"
 #include "datapath/runtime/datapath.h"
 #include "datapath/runtime/idle_policy.h"

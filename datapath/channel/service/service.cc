@@ -1,4 +1,4 @@
-#include "datapath/channel/service.h"
+#include "datapath/channel/service/service.h"
 
 #include <netinet/in.h>
 #include <poll.h>
@@ -309,7 +309,7 @@ std::string_view ServiceCounterName(ServiceCounter counter) {
 #define BRAID_CHANNEL_COUNTER(name, metric, help) \
   case ServiceCounter::name:                      \
     return metric;
-#include "datapath/channel/service_counters.def"
+#include "datapath/channel/service/service_counters.def"
 #undef BRAID_CHANNEL_COUNTER
     case ServiceCounter::kCount:
       break;
@@ -322,7 +322,7 @@ std::string_view ServiceCounterHelp(ServiceCounter counter) {
 #define BRAID_CHANNEL_COUNTER(name, metric, help) \
   case ServiceCounter::name:                      \
     return help;
-#include "datapath/channel/service_counters.def"
+#include "datapath/channel/service/service_counters.def"
 #undef BRAID_CHANNEL_COUNTER
     case ServiceCounter::kCount:
       break;

@@ -53,7 +53,7 @@ namespace braid::channel {
 
 enum class ServiceCounter : uint8_t {
 #define BRAID_CHANNEL_COUNTER(name, metric, help) name,
-#include "datapath/channel/service_counters.def"
+#include "datapath/channel/service/service_counters.def"
 #undef BRAID_CHANNEL_COUNTER
   kCount,
 };

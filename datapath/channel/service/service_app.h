@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "datapath/channel/layout.h"
-#include "datapath/channel/service.h"
+#include "datapath/channel/service/service.h"
 #include "datapath/runtime/idle_policy.h"
 #include "datapath/runtime/worker.h"
 #include "datapath/tcp/tcp_config.h"

@@ -3,7 +3,7 @@
 // socket API directly, and the test plays the app: it attaches through a real ChannelListener /
 // ConnectChannel handover and drives the region by hand (AppDriver). The main cases run over TCP
 // and over MPTCP.
-#include "datapath/channel/service.h"
+#include "datapath/channel/service/service.h"
 
 #include <gtest/gtest.h>
 #include <linux/mptcp.h>

@@ -1,4 +1,4 @@
-#include "datapath/channel/service_app.h"
+#include "datapath/channel/service/service_app.h"
 
 #include <memory>
 #include <string>

@@ -1,0 +1,85 @@
+// What libbraid keeps per process: the configuration, the channel to the service (attached on
+// demand, replaced when the service went away), the table of Braid descriptors and of epoll
+// instances, and what fork does to them.
+//
+// Descriptors. Every Braid socket owns a real kernel descriptor, an eventfd, so the number fits
+// in fd_set, close-on-exec and dup limits behave, and the kernel never hands the number to
+// anything else while the socket lives. An eventfd because it is the cheapest descriptor that
+// poll/epoll understand and that this library can make readable at will: a preload shim that
+// wants the kernel's own epoll to watch a Braid socket can mirror the socket's readiness into
+// it. Version 1 of the library leaves it unsignalled (readiness comes from braid_poll and
+// braid_epoll_wait).
+//
+// Fork. The child never touches its parent's channel (two producers on one ring would corrupt
+// it): the channel becomes foreign in the child, its unix connection and doorbell are closed
+// there, and the child's calls on inherited Braid sockets fail with ECONNABORTED (closing them
+// only releases the child's descriptor). The child's new sockets attach its own channel.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "braid/braid.h"
+#include "sdk/src/channel_client.h"
+
+namespace braid::sdk {
+
+class Socket;
+class EpollSet;
+
+class Process {
+ public:
+  // Never destroyed: calls made while the program exits still find it.
+  static Process& Get();
+
+  // braid_init: sets the configuration and attaches now. Returns 0 or an errno.
+  int Init(const braid_config* config);
+  // braid_detach: aborts every Braid socket and drops the channel.
+  void Detach();
+  bool Attached();
+  Config config();
+
+  // The channel a new socket goes to, attached (again) on demand and following the fallback
+  // policy. nullptr with *error == 0: make a kernel socket; with an errno: fail with it.
+  std::shared_ptr<Channel> ChannelForNewSocket(int* error);
+
+  // The Braid socket behind `fd`, or nullptr for any other descriptor.
+  std::shared_ptr<Socket> Find(int fd) const;
+  void Insert(int fd, std::shared_ptr<Socket> socket);
+  // Removes `fd` from the table (before the caller closes the kernel descriptor, so that the
+  // number cannot be reused while it still names the socket).
+  std::shared_ptr<Socket> Take(int fd);
+
+  std::shared_ptr<EpollSet> FindEpoll(int fd) const;
+  void InsertEpoll(int fd, std::shared_ptr<EpollSet> set);
+  std::shared_ptr<EpollSet> TakeEpoll(int fd);
+
+ private:
+  Process();
+  void EnsureConfiguredLocked();
+  static void PrepareFork();
+  static void ParentAfterFork();
+  static void ChildAfterFork();
+
+  std::mutex mu_;  // config_ and channel_
+  bool configured_ = false;
+  Config config_;
+  std::shared_ptr<Channel> channel_;
+
+  mutable std::shared_mutex table_mu_;
+  std::vector<std::shared_ptr<Socket>> table_;  // by descriptor number
+  std::unordered_map<int, std::shared_ptr<EpollSet>> epolls_;
+  // Lets calls on kernel descriptors skip the lock while no Braid descriptor exists.
+  std::atomic<size_t> entries_{0};
+};
+
+// braid_last_error's text for the calling thread.
+void SetLastError(const std::string& message);
+const char* LastError();
+
+}  // namespace braid::sdk

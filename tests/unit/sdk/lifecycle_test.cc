@@ -1,0 +1,210 @@
+// The service going away (crash, clean stop, protocol breach), the fallback policies, a layout
+// version mismatch, and fork.
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/wait.h>
+
+#include <thread>
+
+#include "tests/unit/sdk/sdk_test_support.h"
+
+namespace braid::sdk::testing {
+namespace {
+
+using LifecycleTest = SdkTest;
+
+// Blocked calls return ECONNABORTED promptly once the service is gone.
+void ExpectBlockedCallsAbort(LoopbackService& service, bool crash) {
+  Pair p = ConnectedPair();
+  ASSERT_GE(p.server, 0);
+  // A reader blocked on an empty FIFO, a writer blocked on full ones, an epoll waiter.
+  std::atomic<int> reader_errno{0}, writer_errno{0};
+  std::thread reader([&] {
+    char byte;
+    if (braid_recv(p.server, &byte, 1, 0) < 0) reader_errno = errno;
+  });
+  std::thread writer([&] {
+    // The client never reads: the send blocks on full FIFOs. A send cut short returns what
+    // it sent, as Linux does; the next one fails.
+    std::vector<uint8_t> big(1 << 20);
+    while (braid_send(p.server, big.data(), big.size(), 0) >= 0) {
+    }
+    writer_errno = errno;
+  });
+  const int ep = braid_epoll_create1(0);
+  epoll_event e{};
+  e.events = EPOLLIN;
+  braid_epoll_ctl(ep, EPOLL_CTL_ADD, p.listener, &e);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const auto start = std::chrono::steady_clock::now();
+  if (crash) {
+    service.Die();
+  } else {
+    service.Stop();
+  }
+  epoll_event out;
+  EXPECT_EQ(braid_epoll_wait(ep, &out, 1, 3000), 1);
+  EXPECT_TRUE(out.events & EPOLLERR);
+  reader.join();
+  writer.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500));
+  EXPECT_EQ(reader_errno.load(), ECONNABORTED);
+  EXPECT_EQ(writer_errno.load(), ECONNABORTED);
+  EXPECT_EQ(braid_attached(), 0);
+  char byte;
+  EXPECT_EQ(braid_recv(p.client, &byte, 1, MSG_DONTWAIT), -1);
+  EXPECT_EQ(errno, ECONNABORTED);
+  int err = 0;
+  socklen_t len = sizeof(err);
+  ASSERT_EQ(braid_getsockopt(p.client, SOL_SOCKET, SO_ERROR, &err, &len), 0);
+  EXPECT_EQ(err, ECONNABORTED);
+  braid_close(ep);
+  p.Close();
+}
+
+TEST_F(LifecycleTest, ServiceCrashAbortsBlockedCallsAndNewSocketsFallBackToTheKernel) {
+  ExpectBlockedCallsAbort(*service_, /*crash=*/true);
+  // BRAID_FALLBACK_KERNEL: new sockets are kernel sockets, and they work.
+  const int fd = braid_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(braid_is_braid_fd(fd), 0);
+  braid_close(fd);
+  Pair k = ConnectedPair();
+  ASSERT_GE(k.server, 0);
+  EXPECT_EQ(braid_is_braid_fd(k.server), 0);
+  std::thread w([&] { EXPECT_TRUE(SendStream(k.client, 0, 1 << 20, 60000)); });
+  EXPECT_TRUE(RecvStream(k.server, 0, 1 << 20, 4096));
+  w.join();
+  k.Close();
+}
+
+TEST_F(LifecycleTest, CleanStopAbortsBlockedCalls) { ExpectBlockedCallsAbort(*service_, false); }
+
+TEST_F(LifecycleTest, MalformedEventEndsTheChannel) {
+  Pair p = ConnectedPair();
+  ASSERT_GE(p.server, 0);
+  service_->InjectMalformedEvent();
+  char byte;
+  EXPECT_EQ(braid_recv(p.server, &byte, 1, 0), -1);
+  EXPECT_EQ(errno, ECONNABORTED);
+  p.Close();
+}
+
+TEST_F(LifecycleTest, FailPolicyRefusesNewSockets) {
+  braid_detach();
+  braid_config c{path_.c_str(), "sdk-test", BRAID_FALLBACK_FAIL, 300, 50};
+  ASSERT_EQ(braid_init(&c), 0);
+  service_->Die();
+  const int fd = braid_socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_EQ(fd, -1);
+  EXPECT_EQ(errno, ECONNREFUSED);
+  EXPECT_NE(std::string(braid_last_error()), "");
+  // Other kinds of socket are the kernel's in any case.
+  const int udp = braid_socket(AF_INET, SOCK_DGRAM, 0);
+  EXPECT_GE(udp, 0);
+  braid_close(udp);
+}
+
+TEST_F(LifecycleTest, WaitPolicyAttachesToARestartedService) {
+  braid_detach();
+  braid_config c{path_.c_str(), "sdk-test", BRAID_FALLBACK_WAIT, 3000, 50};
+  ASSERT_EQ(braid_init(&c), 0);
+  const int old_fd = braid_socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(braid_is_braid_fd(old_fd), 1);
+  service_->Die();
+  service_.reset();
+  std::thread restart([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    auto s = LoopbackService::Start(path_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    service_ = std::move(*s);
+  });
+  const int fd = braid_socket(AF_INET, SOCK_STREAM, 0);  // waits for the service
+  restart.join();
+  ASSERT_GE(fd, 0);
+  EXPECT_EQ(braid_is_braid_fd(fd), 1);
+  EXPECT_EQ(braid_attached(), 1);
+  // The old socket belongs to the old service (another epoch): it stays aborted.
+  sockaddr_in a = Loopback4(1);
+  EXPECT_EQ(braid_connect(old_fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), -1);
+  EXPECT_EQ(errno, ECONNABORTED);
+  braid_close(old_fd);
+  // The new one works.
+  braid_close(fd);
+  Pair p = ConnectedPair();
+  ASSERT_GE(p.server, 0);
+  EXPECT_EQ(braid_is_braid_fd(p.server), 1);
+  p.Close();
+}
+
+class VersionMismatchTest : public SdkTest {
+ protected:
+  void SetUp() override {}
+};
+
+TEST_F(VersionMismatchTest, RefusedWithBothVersionsNamed) {
+  path_ = TestPath("old");
+  LoopbackOptions options;
+  options.refuse_as_layout_version = 2;
+  auto service = LoopbackService::Start(path_, options);
+  ASSERT_TRUE(service.ok());
+  service_ = std::move(*service);
+  braid_config c{path_.c_str(), "sdk-test", BRAID_FALLBACK_KERNEL, 1000, 50};
+  EXPECT_EQ(braid_init(&c), -1);
+  EXPECT_EQ(errno, EPROTO);
+  const std::string message = braid_last_error();
+  EXPECT_NE(message.find("layout 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("speaks 1"), std::string::npos) << message;
+  EXPECT_EQ(braid_attached(), 0);
+  // The kernel policy still gives working (kernel) sockets.
+  const int fd = braid_socket(AF_INET, SOCK_STREAM, 0);
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ(braid_is_braid_fd(fd), 0);
+  braid_close(fd);
+}
+
+// A fork child never touches its parent's channel: its calls on inherited Braid sockets fail
+// with ECONNABORTED, and its own new sockets attach a channel of its own. The parent's sockets
+// keep working.
+TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
+  uint16_t port = 0;
+  const int listener = ListenLoopback(&port);
+  ASSERT_GE(listener, 0);
+  Pair p = ConnectedPair();
+  ASSERT_GE(p.server, 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 0;
+    char byte;
+    if (braid_recv(p.server, &byte, 1, MSG_DONTWAIT) != -1 || errno != ECONNABORTED) code |= 1;
+    braid_close(p.server);  // releases the child's descriptor only
+    const int c = braid_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = Loopback4(port);
+    if (braid_is_braid_fd(c) != 1) code |= 2;
+    if (braid_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) code |= 4;
+    if (braid_send(c, "child", 5, 0) != 5) code |= 8;
+    braid_close(c);
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(service_->apps_attached(), 2u);
+  const int s = braid_accept(listener, nullptr, nullptr);
+  ASSERT_GE(s, 0);
+  char buf[5];
+  ASSERT_EQ(braid_recv(s, buf, 5, MSG_WAITALL), 5);
+  EXPECT_EQ(std::string(buf, 5), "child");
+  braid_close(s);
+  // The parent's connection is untouched.
+  ASSERT_EQ(braid_send(p.client, "x", 1, 0), 1);
+  char byte;
+  EXPECT_EQ(braid_recv(p.server, &byte, 1, 0), 1);
+  braid_close(listener);
+  p.Close();
+}
+
+}  // namespace
+}  // namespace braid::sdk::testing
