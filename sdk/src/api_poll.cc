@@ -25,7 +25,9 @@
 #include "braid/braid.h"
 #include "datapath/channel/shm.h"
 #include "sdk/src/channel_client.h"
+#include "sdk/src/kernel.h"
 #include "sdk/src/process.h"
+#include "sdk/src/readiness.h"
 #include "sdk/src/socket.h"
 
 namespace braid::sdk {
@@ -112,6 +114,13 @@ Deadline DeadlineFor(int timeout_ms) {
   return Clock::now() + std::chrono::milliseconds(timeout_ms);
 }
 
+// poll(2), or ppoll(2) when the caller gave a signal mask.
+int KernelPoll(pollfd* fds, nfds_t nfds, int timeout_ms, const sigset_t* sigmask) {
+  if (sigmask == nullptr) return Libc().poll(fds, nfds, timeout_ms);
+  timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+  return Libc().ppoll(fds, nfds, timeout_ms < 0 ? nullptr : &ts, sigmask);
+}
+
 int RemainingMs(const Deadline& deadline) {
   if (!deadline.has_value()) return -1;
   const auto left = std::chrono::ceil<std::chrono::milliseconds>(*deadline - Clock::now());
@@ -171,16 +180,16 @@ int CollectBraid(EpollSet& set, epoll_event* events, int max) {
 }  // namespace
 }  // namespace braid::sdk
 
-using braid::sdk::Channel;
 using braid::sdk::EpollSet;
+using braid::sdk::Fail;
+using braid::sdk::Libc;
 using braid::sdk::Process;
 using braid::sdk::Socket;
-namespace sdk = braid::sdk;
 
 extern "C" {
 
 int braid_epoll_create1(int flags) {
-  const int fd = ::epoll_create1(flags);
+  const int fd = Libc().epoll_create1(flags);
   if (fd < 0) return -1;
   Process::Get().InsertEpoll(fd, std::make_shared<EpollSet>(fd));
   return fd;
@@ -189,8 +198,8 @@ int braid_epoll_create1(int flags) {
 int braid_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   std::shared_ptr<EpollSet> set = Process::Get().FindEpoll(epfd);
   std::shared_ptr<Socket> s = set == nullptr ? nullptr : Process::Get().Find(fd);
-  if (s == nullptr) return ::epoll_ctl(epfd, op, fd, event);
-  if (op != EPOLL_CTL_DEL && event == nullptr) return sdk::Fail(EFAULT);
+  if (s == nullptr) return Libc().epoll_ctl(epfd, op, fd, event);
+  if (op != EPOLL_CTL_DEL && event == nullptr) return Fail(EFAULT);
   std::lock_guard lock(set->mu);
   auto it = set->interests.find(fd);
   // An entry for a socket closed since (its number now reused) is gone, as in the kernel.
@@ -200,19 +209,19 @@ int braid_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
   }
   switch (op) {
     case EPOLL_CTL_ADD:
-      if (it != set->interests.end()) return sdk::Fail(EEXIST);
+      if (it != set->interests.end()) return Fail(EEXIST);
       set->interests[fd] = EpollSet::Interest{s, event->events, event->data};
       break;
     case EPOLL_CTL_MOD:
-      if (it == set->interests.end()) return sdk::Fail(ENOENT);
+      if (it == set->interests.end()) return Fail(ENOENT);
       it->second = EpollSet::Interest{s, event->events, event->data};
       break;
     case EPOLL_CTL_DEL:
-      if (it == set->interests.end()) return sdk::Fail(ENOENT);
+      if (it == set->interests.end()) return Fail(ENOENT);
       set->interests.erase(it);
       break;
     default:
-      return sdk::Fail(EINVAL);
+      return Fail(EINVAL);
   }
   // A waiter in epoll_wait on this set looks again.
   s->channel->Wake();
@@ -220,59 +229,82 @@ int braid_epoll_ctl(int epfd, int op, int fd, struct epoll_event* event) {
 }
 
 int braid_epoll_wait(int epfd, struct epoll_event* events, int max, int timeout_ms) {
+  return braid::sdk::EpollWait(epfd, events, max, timeout_ms, nullptr);
+}
+
+int braid_poll(struct pollfd* fds, unsigned long nfds, int timeout_ms) {
+  return braid::sdk::Poll(fds, nfds, timeout_ms, nullptr);
+}
+
+}  // extern "C"
+
+namespace braid::sdk {
+
+void EnsureEpoll(int epfd) {
+  if (Process::Get().FindEpoll(epfd) == nullptr) {
+    Process::Get().InsertEpoll(epfd, std::make_shared<EpollSet>(epfd));
+  }
+}
+
+bool HoldsBraidSockets(int epfd) {
   std::shared_ptr<EpollSet> set = Process::Get().FindEpoll(epfd);
-  if (set == nullptr) return ::epoll_wait(epfd, events, max, timeout_ms);
-  if (max <= 0) return sdk::Fail(EINVAL);
-  if (events == nullptr) return sdk::Fail(EFAULT);
-  const sdk::Deadline deadline = sdk::DeadlineFor(timeout_ms);
-  sdk::Clock::time_point spin_until{};
+  return set != nullptr && !Watched(*set).empty();
+}
+
+int EpollWait(int epfd, epoll_event* events, int max, int timeout_ms, const sigset_t* sigmask) {
+  std::shared_ptr<EpollSet> set = Process::Get().FindEpoll(epfd);
+  if (set == nullptr) return Libc().epoll_pwait(epfd, events, max, timeout_ms, sigmask);
+  if (max <= 0) return Fail(EINVAL);
+  if (events == nullptr) return Fail(EFAULT);
+  const Deadline deadline = DeadlineFor(timeout_ms);
+  Clock::time_point spin_until{};
   for (bool first = true;; first = false) {
-    std::vector<std::shared_ptr<Socket>> watched = sdk::Watched(*set);
-    std::shared_ptr<Channel> ch = sdk::LiveChannel(watched);
+    std::vector<std::shared_ptr<Socket>> watched = Watched(*set);
+    std::shared_ptr<Channel> ch = LiveChannel(watched);
     if (ch == nullptr && watched.empty()) {
       // Kernel descriptors only (now): the kernel's own wait.
-      return ::epoll_wait(epfd, events, max, sdk::RemainingMs(deadline));
+      return Libc().epoll_pwait(epfd, events, max, RemainingMs(deadline), sigmask);
     }
     uint64_t seen = 0;
     if (ch != nullptr) {
       ch->Pump();
       seen = ch->progress();
     }
-    int n = sdk::CollectBraid(*set, events, max);
+    int n = CollectBraid(*set, events, max);
     if (n < max) {
-      const int k = ::epoll_wait(epfd, events + n, max - n, 0);
+      const int k = Libc().epoll_wait(epfd, events + n, max - n, 0);
       if (k < 0 && n == 0) return -1;
       if (k > 0) n += k;
     }
-    const bool expired = deadline.has_value() && sdk::Clock::now() >= *deadline;
+    const bool expired = deadline.has_value() && Clock::now() >= *deadline;
     if (n > 0 || expired) return n;
     if (ch == nullptr) {
       // Every Braid socket is on a dead channel and reported (or disabled): kernel only.
-      return ::epoll_wait(epfd, events, max, sdk::RemainingMs(deadline));
+      return Libc().epoll_pwait(epfd, events, max, RemainingMs(deadline), sigmask);
     }
     // Spin briefly first, as blocking socket calls do: a busy channel answers within
     // microseconds, and a sleep costs two context switches.
-    if (first) spin_until = sdk::Clock::now() + std::chrono::microseconds(ch->spin_us());
-    if (sdk::Clock::now() < spin_until) {
-      for (int i = 0; i < 16; ++i) braid::channel::CpuRelax();
+    if (first) spin_until = Clock::now() + std::chrono::microseconds(ch->spin_us());
+    if (Clock::now() < spin_until) {
+      for (int i = 0; i < 16; ++i) channel::CpuRelax();
       continue;
     }
     pollfd kernel{epfd, POLLIN, 0};
-    if (ch->Block(seen, std::span<pollfd>(&kernel, 1), deadline) ==
+    if (ch->Block(seen, std::span<pollfd>(&kernel, 1), deadline, sigmask) ==
         Channel::BlockResult::kInterrupted) {
-      return sdk::Fail(EINTR);
+      return Fail(EINTR);
     }
   }
 }
 
-int braid_poll(struct pollfd* fds, unsigned long nfds, int timeout_ms) {
+int Poll(pollfd* fds, unsigned long nfds, int timeout_ms, const sigset_t* sigmask) {
   std::vector<std::shared_ptr<Socket>> braid(nfds);
   bool any = false;
   for (unsigned long i = 0; i < nfds; ++i) {
     braid[i] = Process::Get().Find(fds[i].fd);
     any = any || braid[i] != nullptr;
   }
-  if (!any) return ::poll(fds, nfds, timeout_ms);
+  if (!any) return KernelPoll(fds, nfds, timeout_ms, sigmask);
   std::vector<pollfd> kernel;
   std::vector<unsigned long> kernel_index;
   for (unsigned long i = 0; i < nfds; ++i) {
@@ -280,52 +312,52 @@ int braid_poll(struct pollfd* fds, unsigned long nfds, int timeout_ms) {
     kernel.push_back(fds[i]);
     kernel_index.push_back(i);
   }
-  const sdk::Deadline deadline = sdk::DeadlineFor(timeout_ms);
-  sdk::Clock::time_point spin_until{};
+  const Deadline deadline = DeadlineFor(timeout_ms);
+  Clock::time_point spin_until{};
   for (bool first = true;; first = false) {
-    std::shared_ptr<Channel> ch = sdk::LiveChannel(braid);
+    std::shared_ptr<Channel> ch = LiveChannel(braid);
     uint64_t seen = 0;
     if (ch != nullptr) {
       ch->Pump();
       seen = ch->progress();
     }
     for (unsigned long i = 0; i < nfds; ++i) {
-      if (braid[i] != nullptr && (fds[i].events & POLLIN) != 0) sdk::Arm(*braid[i]);
+      if (braid[i] != nullptr && (fds[i].events & POLLIN) != 0) Arm(*braid[i]);
     }
     std::atomic_thread_fence(std::memory_order_seq_cst);
     int n = 0;
     for (unsigned long i = 0; i < nfds; ++i) {
       if (braid[i] == nullptr) continue;
       const uint32_t wanted = static_cast<uint16_t>(fds[i].events) | POLLERR | POLLHUP;
-      fds[i].revents = static_cast<short>(sdk::Readiness(*braid[i]) & wanted);
+      fds[i].revents = static_cast<short>(Readiness(*braid[i]) & wanted);
       if (fds[i].revents != 0) ++n;
     }
     if (!kernel.empty()) {
-      const int k = ::poll(kernel.data(), kernel.size(), 0);
+      const int k = Libc().poll(kernel.data(), kernel.size(), 0);
       if (k < 0 && n == 0) return -1;
       for (size_t j = 0; j < kernel.size(); ++j) {
         fds[kernel_index[j]].revents = k > 0 ? kernel[j].revents : 0;
         if (k > 0 && kernel[j].revents != 0) ++n;
       }
     }
-    const bool expired = deadline.has_value() && sdk::Clock::now() >= *deadline;
+    const bool expired = deadline.has_value() && Clock::now() >= *deadline;
     if (n > 0 || expired) return n;
     if (ch == nullptr) {
-      const int k = ::poll(kernel.data(), kernel.size(), sdk::RemainingMs(deadline));
+      const int k = KernelPoll(kernel.data(), kernel.size(), RemainingMs(deadline), sigmask);
       for (size_t j = 0; j < kernel.size() && k > 0; ++j) {
         fds[kernel_index[j]].revents = kernel[j].revents;
       }
       return k;
     }
-    if (first) spin_until = sdk::Clock::now() + std::chrono::microseconds(ch->spin_us());
-    if (sdk::Clock::now() < spin_until) {
-      for (int i = 0; i < 16; ++i) braid::channel::CpuRelax();
+    if (first) spin_until = Clock::now() + std::chrono::microseconds(ch->spin_us());
+    if (Clock::now() < spin_until) {
+      for (int i = 0; i < 16; ++i) channel::CpuRelax();
       continue;
     }
-    if (ch->Block(seen, kernel, deadline) == Channel::BlockResult::kInterrupted) {
-      return sdk::Fail(EINTR);
+    if (ch->Block(seen, kernel, deadline, sigmask) == Channel::BlockResult::kInterrupted) {
+      return Fail(EINTR);
     }
   }
 }
 
-}  // extern "C"
+}  // namespace braid::sdk

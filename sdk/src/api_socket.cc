@@ -22,6 +22,8 @@
 #include "braid/braid.h"
 #include "datapath/channel/layout.h"
 #include "sdk/src/channel_client.h"
+#include "sdk/src/descriptors.h"
+#include "sdk/src/kernel.h"
 #include "sdk/src/process.h"
 #include "sdk/src/socket.h"
 
@@ -361,6 +363,7 @@ int CloseSocket(const std::shared_ptr<Socket>& s) {
 }  // namespace braid::sdk
 
 using braid::sdk::Channel;
+using braid::sdk::Libc;
 using braid::sdk::Process;
 using braid::sdk::Socket;
 using braid::sdk::SocketState;
@@ -375,12 +378,12 @@ int braid_socket(int domain, int type, int protocol) {
   const bool braid_kind = (domain == AF_INET || domain == AF_INET6) && kind == SOCK_STREAM &&
                           (protocol == 0 || protocol == IPPROTO_TCP || protocol == IPPROTO_MPTCP ||
                            protocol == BRAID_PROTO_TCP_ONLY);
-  if (!braid_kind) return ::socket(domain, type, kernel_protocol);
+  if (!braid_kind) return Libc().socket(domain, type, kernel_protocol);
   int error = 0;
   std::shared_ptr<Channel> ch = Process::Get().ChannelForNewSocket(&error);
   if (ch == nullptr) {
     if (error != 0) return sdk::Fail(error);
-    return ::socket(domain, type, kernel_protocol);
+    return Libc().socket(domain, type, kernel_protocol);
   }
   const channel::Protocol braid_protocol =
       protocol == BRAID_PROTO_TCP_ONLY ? channel::Protocol::kTcp : channel::Protocol::kMptcp;
@@ -393,7 +396,7 @@ int braid_socket(int domain, int type, int protocol) {
     std::lock_guard lock(ch->mu());
     uint32_t handle = 0;
     if (int e = ch->AllocateSlotLocked(s, &handle); e != 0) {
-      ::close(fd);
+      Libc().close(fd);
       return sdk::Fail(e);
     }
     s->handle = handle;
@@ -405,7 +408,7 @@ int braid_socket(int domain, int type, int protocol) {
   if (!ch->Push(
           channel::Command{s->handle, ch->NextCookie(),
                            channel::OpenArgs{static_cast<uint16_t>(domain), braid_protocol}})) {
-    ::close(fd);
+    Libc().close(fd);
     return sdk::Fail(ECONNABORTED);
   }
   Process::Get().Insert(fd, std::move(s));
@@ -414,7 +417,7 @@ int braid_socket(int domain, int type, int protocol) {
 
 int braid_bind(int fd, const struct sockaddr* addr, socklen_t len) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::bind(fd, addr, len);
+  if (s == nullptr) return Libc().bind(fd, addr, len);
   if (int e = sdk::Unusable(*s); e != 0) return sdk::Fail(e);
   channel::SockAddr address;
   if (int e = sdk::ParseAddress(*s, addr, len, &address); e != 0) return sdk::Fail(e);
@@ -432,7 +435,7 @@ int braid_bind(int fd, const struct sockaddr* addr, socklen_t len) {
 
 int braid_listen(int fd, int backlog) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::listen(fd, backlog);
+  if (s == nullptr) return Libc().listen(fd, backlog);
   if (int e = sdk::Unusable(*s); e != 0) return sdk::Fail(e);
   {
     std::lock_guard lock(s->channel->mu());
@@ -454,7 +457,7 @@ int braid_listen(int fd, int backlog) {
 
 int braid_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::accept4(fd, addr, len, flags);
+  if (s == nullptr) return Libc().accept4(fd, addr, len, flags);
   if ((flags & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != 0) return sdk::Fail(EINVAL);
   if (addr != nullptr && len == nullptr) return sdk::Fail(EFAULT);
   Channel& ch = *s->channel;
@@ -497,13 +500,13 @@ int braid_accept4(int fd, struct sockaddr* addr, socklen_t* len, int flags) {
 }
 
 int braid_accept(int fd, struct sockaddr* addr, socklen_t* len) {
-  if (sdk::Find(fd) == nullptr) return ::accept(fd, addr, len);
+  if (sdk::Find(fd) == nullptr) return Libc().accept(fd, addr, len);
   return braid_accept4(fd, addr, len, 0);
 }
 
 int braid_connect(int fd, const struct sockaddr* addr, socklen_t len) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::connect(fd, addr, len);
+  if (s == nullptr) return Libc().connect(fd, addr, len);
   if (int e = sdk::Unusable(*s); e != 0) return sdk::Fail(e);
   channel::SockAddr address;
   if (int e = sdk::ParseAddress(*s, addr, len, &address); e != 0) return sdk::Fail(e);
@@ -550,7 +553,7 @@ int braid_connect(int fd, const struct sockaddr* addr, socklen_t len) {
 
 ssize_t braid_send(int fd, const void* buf, size_t len, int flags) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::send(fd, buf, len, flags);
+  if (s == nullptr) return Libc().send(fd, buf, len, flags);
   const iovec iov{const_cast<void*>(buf), len};
   sdk::Pieces pieces;
   if (int e = sdk::MakePieces(&iov, 1, &pieces); e != 0) return sdk::Fail(e);
@@ -559,7 +562,7 @@ ssize_t braid_send(int fd, const void* buf, size_t len, int flags) {
 
 ssize_t braid_recv(int fd, void* buf, size_t len, int flags) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::recv(fd, buf, len, flags);
+  if (s == nullptr) return Libc().recv(fd, buf, len, flags);
   const iovec iov{buf, len};
   sdk::Pieces pieces;
   if (int e = sdk::MakePieces(&iov, 1, &pieces); e != 0) return sdk::Fail(e);
@@ -568,7 +571,7 @@ ssize_t braid_recv(int fd, void* buf, size_t len, int flags) {
 
 ssize_t braid_writev(int fd, const struct iovec* iov, int iovcnt) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::writev(fd, iov, iovcnt);
+  if (s == nullptr) return Libc().writev(fd, iov, iovcnt);
   sdk::Pieces pieces;
   if (int e = sdk::MakePieces(iov, iovcnt, &pieces); e != 0) return sdk::Fail(e);
   return sdk::SendPieces(*s, pieces, 0);
@@ -576,7 +579,7 @@ ssize_t braid_writev(int fd, const struct iovec* iov, int iovcnt) {
 
 ssize_t braid_readv(int fd, const struct iovec* iov, int iovcnt) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::readv(fd, iov, iovcnt);
+  if (s == nullptr) return Libc().readv(fd, iov, iovcnt);
   sdk::Pieces pieces;
   if (int e = sdk::MakePieces(iov, iovcnt, &pieces); e != 0) return sdk::Fail(e);
   return sdk::RecvPieces(*s, pieces, 0);
@@ -584,7 +587,7 @@ ssize_t braid_readv(int fd, const struct iovec* iov, int iovcnt) {
 
 ssize_t braid_sendmsg(int fd, const struct msghdr* msg, int flags) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::sendmsg(fd, msg, flags);
+  if (s == nullptr) return Libc().sendmsg(fd, msg, flags);
   if (msg == nullptr) return sdk::Fail(EFAULT);
   // A connected stream socket ignores the destination, as Linux's TCP does.
   sdk::Pieces pieces;
@@ -596,7 +599,7 @@ ssize_t braid_sendmsg(int fd, const struct msghdr* msg, int flags) {
 
 ssize_t braid_recvmsg(int fd, struct msghdr* msg, int flags) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::recvmsg(fd, msg, flags);
+  if (s == nullptr) return Libc().recvmsg(fd, msg, flags);
   if (msg == nullptr) return sdk::Fail(EFAULT);
   sdk::Pieces pieces;
   if (int e = sdk::MakePieces(msg->msg_iov, static_cast<int>(msg->msg_iovlen), &pieces); e != 0) {
@@ -613,7 +616,7 @@ ssize_t braid_recvmsg(int fd, struct msghdr* msg, int flags) {
 
 int braid_shutdown(int fd, int how) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::shutdown(fd, how);
+  if (s == nullptr) return Libc().shutdown(fd, how);
   if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR) return sdk::Fail(EINVAL);
   if (int e = sdk::Unusable(*s); e != 0) return sdk::Fail(e);
   {
@@ -630,17 +633,13 @@ int braid_shutdown(int fd, int how) {
 }
 
 int braid_close(int fd) {
-  if (std::shared_ptr<Socket> s = Process::Get().Take(fd)) {
-    sdk::CloseSocket(s);
-    return ::close(fd);
-  }
-  Process::Get().TakeEpoll(fd);
-  return ::close(fd);
+  braid::sdk::Release(fd);
+  return Libc().close(fd);
 }
 
 int braid_getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::getsockopt(fd, level, name, value, len);
+  if (s == nullptr) return Libc().getsockopt(fd, level, name, value, len);
   if (value == nullptr || len == nullptr) return sdk::Fail(EFAULT);
   if (s->closed.load(std::memory_order_acquire)) return sdk::Fail(EBADF);
   if (s->channel->foreign()) return sdk::Fail(ECONNABORTED);
@@ -691,7 +690,7 @@ int braid_getsockopt(int fd, int level, int name, void* value, socklen_t* len) {
 
 int braid_setsockopt(int fd, int level, int name, const void* value, socklen_t len) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::setsockopt(fd, level, name, value, len);
+  if (s == nullptr) return Libc().setsockopt(fd, level, name, value, len);
   if (len > 0 && value == nullptr) return sdk::Fail(EFAULT);
   if (int e = sdk::Unusable(*s); e != 0) return sdk::Fail(e);
   if (level == SOL_SOCKET && (name == SO_ERROR || name == SO_TYPE || name == SO_DOMAIN ||
@@ -713,7 +712,7 @@ int braid_setsockopt(int fd, int level, int name, const void* value, socklen_t l
 
 int braid_getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::getsockname(fd, addr, len);
+  if (s == nullptr) return Libc().getsockname(fd, addr, len);
   if (addr == nullptr || len == nullptr) return sdk::Fail(EFAULT);
   if (s->closed.load(std::memory_order_acquire)) return sdk::Fail(EBADF);
   if (s->channel->foreign()) return sdk::Fail(ECONNABORTED);
@@ -740,7 +739,7 @@ int braid_getsockname(int fd, struct sockaddr* addr, socklen_t* len) {
 
 int braid_getpeername(int fd, struct sockaddr* addr, socklen_t* len) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::getpeername(fd, addr, len);
+  if (s == nullptr) return Libc().getpeername(fd, addr, len);
   if (addr == nullptr || len == nullptr) return sdk::Fail(EFAULT);
   if (s->closed.load(std::memory_order_acquire)) return sdk::Fail(EBADF);
   if (s->channel->foreign()) return sdk::Fail(ECONNABORTED);
@@ -765,22 +764,22 @@ int braid_getpeername(int fd, struct sockaddr* addr, socklen_t* len) {
 
 int braid_fcntl(int fd, int cmd, long arg) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::fcntl(fd, cmd, arg);
+  if (s == nullptr) return Libc().fcntl(fd, cmd, arg);
   switch (cmd) {
     case F_GETFL: {
-      const int flags = ::fcntl(fd, F_GETFL);
+      const int flags = Libc().fcntl(fd, F_GETFL);
       if (flags < 0) return -1;
       return (flags & ~O_NONBLOCK) |
              (s->nonblocking.load(std::memory_order_relaxed) ? O_NONBLOCK : 0);
     }
     case F_SETFL:
       // The reserved descriptor carries the same flags, so the kernel agrees if asked.
-      if (::fcntl(fd, F_SETFL, arg) != 0) return -1;
+      if (Libc().fcntl(fd, F_SETFL, arg) != 0) return -1;
       s->nonblocking.store((arg & O_NONBLOCK) != 0, std::memory_order_relaxed);
       return 0;
     case F_GETFD:
     case F_SETFD:
-      return ::fcntl(fd, cmd, arg);
+      return Libc().fcntl(fd, cmd, arg);
     default:
       return sdk::Fail(EINVAL);
   }
@@ -788,7 +787,7 @@ int braid_fcntl(int fd, int cmd, long arg) {
 
 int braid_ioctl(int fd, unsigned long request, void* arg) {
   std::shared_ptr<Socket> s = sdk::Find(fd);
-  if (s == nullptr) return ::ioctl(fd, request, arg);
+  if (s == nullptr) return Libc().ioctl(fd, request, arg);
   if (arg == nullptr) return sdk::Fail(EFAULT);
   switch (request) {
     case FIONREAD: {
@@ -799,8 +798,8 @@ int braid_ioctl(int fd, unsigned long request, void* arg) {
     case FIONBIO: {
       int on = 0;
       std::memcpy(&on, arg, sizeof(on));
-      const int flags = ::fcntl(fd, F_GETFL);
-      if (flags >= 0) ::fcntl(fd, F_SETFL, on != 0 ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
+      const int flags = Libc().fcntl(fd, F_GETFL);
+      if (flags >= 0) Libc().fcntl(fd, F_SETFL, on != 0 ? flags | O_NONBLOCK : flags & ~O_NONBLOCK);
       s->nonblocking.store(on != 0, std::memory_order_relaxed);
       return 0;
     }
@@ -925,3 +924,28 @@ int braid_recv_release(int fd, size_t len) {
 }
 
 }  // extern "C"
+
+namespace braid::sdk {
+
+bool Alias(int fd, int new_fd) {
+  if (std::shared_ptr<Socket> s = Process::Get().Find(fd)) {
+    Process::Get().Insert(new_fd, std::move(s));
+    return true;
+  }
+  if (std::shared_ptr<EpollSet> set = Process::Get().FindEpoll(fd)) {
+    Process::Get().InsertEpoll(new_fd, std::move(set));
+    return true;
+  }
+  return false;
+}
+
+bool Release(int fd) {
+  bool last = false;
+  if (std::shared_ptr<Socket> s = Process::Get().Take(fd, &last)) {
+    if (last) CloseSocket(s);
+    return true;
+  }
+  return Process::Get().TakeEpoll(fd) != nullptr;
+}
+
+}  // namespace braid::sdk

@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "sdk/src/kernel.h"
 #include "sdk/src/socket.h"
 
 namespace braid::sdk {
@@ -30,19 +31,19 @@ void Signal(int fd) {
   if (fd < 0) return;
   const uint64_t one = 1;
   // A full counter (never in practice) already means "signalled".
-  [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof(one));
+  [[maybe_unused]] ssize_t n = Libc().write(fd, &one, sizeof(one));
 }
 
 void DrainEventFd(int fd) {
   uint64_t v;
-  [[maybe_unused]] ssize_t n = ::read(fd, &v, sizeof(v));
+  [[maybe_unused]] ssize_t n = Libc().read(fd, &v, sizeof(v));
 }
 
 struct ThreadWake {
   int fd = -1;
   uint64_t generation = 0;
   ~ThreadWake() {
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0) Libc().close(fd);
   }
 };
 
@@ -56,7 +57,7 @@ int ThreadWakeFd() {
   // A fork child inherits the eventfd of the thread that forked: the same open file as the
   // parent's, whose signals it would steal. It gets its own.
   if (wake.fd >= 0 && wake.generation != ForkGeneration()) {
-    ::close(wake.fd);
+    Libc().close(wake.fd);
     wake.fd = -1;
   }
   if (wake.fd < 0) {
@@ -108,7 +109,7 @@ bool Channel::foreign() const { return fork_generation_ != ForkGeneration(); }
 bool Channel::CheckAlive() {
   if (dead()) return false;
   pollfd p{connection_.get(), POLLIN | POLLRDHUP, 0};
-  if (::poll(&p, 1, 0) > 0 && p.revents != 0) {
+  if (Libc().poll(&p, 1, 0) > 0 && p.revents != 0) {
     MarkDead("the Braid service closed the connection");
     return false;
   }
@@ -449,7 +450,8 @@ void Channel::FlushDeferredLocked() {
   if (pushed > 0) channel::WakePeer(region_.service_sleeping(), bell_);
 }
 
-Channel::BlockResult Channel::Block(uint64_t seen, std::span<pollfd> extra, Deadline deadline) {
+Channel::BlockResult Channel::Block(uint64_t seen, std::span<pollfd> extra, Deadline deadline,
+                                    const sigset_t* sigmask) {
   const int wake_fd = ThreadWakeFd();
   bool sleeper = false;
   {
@@ -502,7 +504,9 @@ Channel::BlockResult Channel::Block(uint64_t seen, std::span<pollfd> extra, Dead
     timeout = std::min(timeout, std::chrono::ceil<std::chrono::milliseconds>(
                                     std::max(*deadline - Clock::now(), Clock::duration::zero())));
   }
-  const int n = ::poll(fds.data(), fds.size(), static_cast<int>(timeout.count()));
+  const timespec ts{static_cast<time_t>(timeout.count() / 1000),
+                    static_cast<long>(timeout.count() % 1000) * 1000000L};
+  const int n = Libc().ppoll(fds.data(), fds.size(), &ts, sigmask);
   const bool interrupted = n < 0 && errno == EINTR;
   if (sleeper) channel::EndSleep(region_.app_sleeping());
 
@@ -512,7 +516,7 @@ Channel::BlockResult Channel::Block(uint64_t seen, std::span<pollfd> extra, Dead
     if (fds[1].revents != 0) {
       // The service never writes to the connection: readable means hung up.
       char byte;
-      const ssize_t r = ::recv(connection_.get(), &byte, 1, MSG_DONTWAIT);
+      const ssize_t r = Libc().recv(connection_.get(), &byte, 1, MSG_DONTWAIT);
       if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR) || (fds[1].revents & POLLHUP)) {
         why = "the Braid service closed the connection";
       }

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <poll.h>
+#include <signal.h>
 
 #include <atomic>
 #include <chrono>
@@ -112,8 +113,10 @@ class Channel {
   enum class BlockResult { kProgress, kExtraReady, kTimeout, kDead, kInterrupted };
   // Sleeps until progress() differs from `seen`, one of `extra` is ready (revents filled in),
   // `deadline` passes, the channel dies, or a signal interrupts the sleep (kInterrupted:
-  // poll and epoll_wait return EINTR then). Pumps before it sleeps.
-  BlockResult Block(uint64_t seen, std::span<pollfd> extra, Deadline deadline);
+  // poll and epoll_wait return EINTR then). Pumps before it sleeps. `sigmask`: the signal mask
+  // in force while it sleeps (ppoll's), nullptr for the thread's own.
+  BlockResult Block(uint64_t seen, std::span<pollfd> extra, Deadline deadline,
+                    const sigset_t* sigmask = nullptr);
 
   // A local state change some waiter may be waiting for (a close, a shutdown): bumps progress
   // and wakes every waiter.

@@ -9,8 +9,10 @@
 #include <new>
 #include <string>
 #include <thread>
+#include <tuple>
 
 #include "absl/status/status.h"
+#include "sdk/src/kernel.h"
 #include "sdk/src/socket.h"
 
 namespace braid::sdk {
@@ -151,21 +153,23 @@ void Process::Detach() {
     std::lock_guard lock(mu_);
     channel = std::move(channel_);
   }
-  std::vector<std::pair<int, std::shared_ptr<Socket>>> sockets;
+  // (descriptor, socket, whether it is the last descriptor naming the socket)
+  std::vector<std::tuple<int, std::shared_ptr<Socket>, bool>> sockets;
   {
     std::unique_lock lock(table_mu_);
     for (size_t fd = 0; fd < table_.size(); ++fd) {
       if (table_[fd] == nullptr) continue;
-      sockets.emplace_back(static_cast<int>(fd), std::move(table_[fd]));
+      const bool last = --table_[fd]->fd_refs == 0;
+      sockets.emplace_back(static_cast<int>(fd), std::move(table_[fd]), last);
       entries_.fetch_sub(1, std::memory_order_relaxed);
     }
   }
-  for (auto& [fd, s] : sockets) {
+  for (auto& [fd, s, last] : sockets) {
     s->closed.store(true, std::memory_order_release);
-    if (!s->channel->dead()) {
+    if (last && !s->channel->dead()) {
       s->channel->Push(channel::Command{s->handle, s->channel->NextCookie(), channel::AbortArgs{}});
     }
-    ::close(fd);
+    Libc().close(fd);
   }
   if (channel != nullptr) {
     // The service frees the region when it sees the connection hang up, which it does once
@@ -232,16 +236,38 @@ std::shared_ptr<Socket> Process::Find(int fd) const {
 void Process::Insert(int fd, std::shared_ptr<Socket> socket) {
   std::unique_lock lock(table_mu_);
   if (static_cast<size_t>(fd) >= table_.size()) table_.resize(fd + 64);
-  if (table_[fd] == nullptr) entries_.fetch_add(1, std::memory_order_release);
+  if (table_[fd] == socket) return;
+  if (table_[fd] == nullptr) {
+    entries_.fetch_add(1, std::memory_order_release);
+  } else {
+    --table_[fd]->fd_refs;
+  }
+  ++socket->fd_refs;
   table_[fd] = std::move(socket);
 }
 
-std::shared_ptr<Socket> Process::Take(int fd) {
+std::shared_ptr<Socket> Process::Take(int fd, bool* last) {
   if (fd < 0) return nullptr;
   std::unique_lock lock(table_mu_);
   if (static_cast<size_t>(fd) >= table_.size() || table_[fd] == nullptr) return nullptr;
   entries_.fetch_sub(1, std::memory_order_release);
-  return std::move(table_[fd]);
+  std::shared_ptr<Socket> s = std::move(table_[fd]);
+  if (last != nullptr) *last = --s->fd_refs == 0;
+  return s;
+}
+
+bool Process::Renumber(int from, int to) {
+  if (from < 0 || to < 0) return false;
+  std::unique_lock lock(table_mu_);
+  if (static_cast<size_t>(from) >= table_.size() || table_[from] == nullptr) return false;
+  if (static_cast<size_t>(to) >= table_.size()) table_.resize(to + 64);
+  if (table_[to] != nullptr) {
+    --table_[to]->fd_refs;
+    entries_.fetch_sub(1, std::memory_order_release);
+  }
+  table_[to] = std::move(table_[from]);
+  table_[to]->fd.store(to, std::memory_order_relaxed);
+  return true;
 }
 
 std::shared_ptr<EpollSet> Process::FindEpoll(int fd) const {

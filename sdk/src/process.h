@@ -52,8 +52,13 @@ class Process {
   std::shared_ptr<Socket> Find(int fd) const;
   void Insert(int fd, std::shared_ptr<Socket> socket);
   // Removes `fd` from the table (before the caller closes the kernel descriptor, so that the
-  // number cannot be reused while it still names the socket).
-  std::shared_ptr<Socket> Take(int fd);
+  // number cannot be reused while it still names the socket). *last: no other descriptor
+  // names the socket any more (dup).
+  std::shared_ptr<Socket> Take(int fd, bool* last = nullptr);
+  // The socket named by `from` is named by `to` instead (the caller moved the descriptor).
+  bool Renumber(int from, int to);
+  // No Braid socket and no Braid epoll instance exists: every call is the kernel's.
+  bool Quiet() const { return entries_.load(std::memory_order_acquire) == 0; }
 
   std::shared_ptr<EpollSet> FindEpoll(int fd) const;
   void InsertEpoll(int fd, std::shared_ptr<EpollSet> set);

@@ -48,7 +48,8 @@ class Socket {
   uint32_t handle = channel::kNoHandle;  // set once, before the socket is shared
   channel::SlotShared* shared = nullptr;
 
-  std::atomic<int> fd{-1};
+  std::atomic<int> fd{-1};  // the descriptor it was created on (dup may add more)
+  int fd_refs = 0;          // descriptors naming it (dup): guarded by Process's table lock
   std::atomic<bool> nonblocking{false};
   // Raised by the pump: the connection can carry data (kConnected, kAccepted).
   std::atomic<bool> data_ready{false};

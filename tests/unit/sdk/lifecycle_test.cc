@@ -172,6 +172,10 @@ TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
   ASSERT_GE(listener, 0);
   Pair p = ConnectedPair();
   ASSERT_GE(p.server, 0);
+  // The child stays until the parent read its bytes: an app that exits the moment it closed is
+  // another case (its session ends with the hang-up), not what this test is about.
+  int done[2];
+  ASSERT_EQ(::pipe(done), 0);
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -184,19 +188,24 @@ TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
     if (braid_is_braid_fd(c) != 1) code |= 2;
     if (braid_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) code |= 4;
     if (braid_send(c, "child", 5, 0) != 5) code |= 8;
+    char go;
+    if (::read(done[0], &go, 1) != 1) code |= 16;
     braid_close(c);
     ::_exit(code);
   }
-  int status = 0;
-  ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_EQ(service_->apps_attached(), 2u);
   const int s = braid_accept(listener, nullptr, nullptr);
   ASSERT_GE(s, 0);
   char buf[5];
   ASSERT_EQ(braid_recv(s, buf, 5, MSG_WAITALL), 5);
   EXPECT_EQ(std::string(buf, 5), "child");
+  ASSERT_EQ(::write(done[1], "g", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::close(done[0]);
+  ::close(done[1]);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_EQ(service_->apps_attached(), 2u);
   braid_close(s);
   // The parent's connection is untouched.
   ASSERT_EQ(braid_send(p.client, "x", 1, 0), 1);

@@ -1,0 +1,365 @@
+#!/usr/bin/env python3
+"""Unmodified applications on Braid through libbraid_preload.so (CTest label e2e).
+
+  preload_apps_test.py [SCENARIO ...]      (default: every scenario)
+
+Node a runs braid-testapp --serve (the app channel service) with --mptcp on its interfaces of
+paths 0, 1 and 2 (subflow endpoints on paths 1 and 2, announced too); the applications in node a
+run with LD_PRELOAD=libbraid_preload.so and BRAID_SOCKET naming that service, so their TCP
+sockets are Braid's MPTCP sockets. Node b is the Linux kernel with MPTCP; its applications run
+under `mptcpize run` so that they speak MPTCP too. Routers between them (Braid is on DPDK).
+
+Scenarios:
+  iperf3    iperf3 client on a (shim) -> iperf3 server on b, 64 MiB each way (-n, then -R):
+            both ends count the same bytes; the kernel's MPTcpExt shows the joins.
+  http      curl on a (shim) fetches a 100 MB file from nginx on b; then nginx on a (shim,
+            sendfile on, single process) serves it to curl on b: SHA-256 equal both times.
+  fallback  a testbed without Braid: the same apps with the same LD_PRELOAD and a BRAID_SOCKET
+            where no service listens run unchanged on the kernel stack (iperf3 and http).
+
+Exit 0 pass, 1 fail, 77 skip (not root, no namespaces/MPTCP, braid-testapp or the shim not built,
+an application not installed: the reason is printed).
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(HERE, "lib"))
+
+import braidtest  # noqa: E402
+from braidtest.check import Checker  # noqa: E402
+
+MB = 1 << 20
+IPERF_BYTES = 64 * MB
+HTTP_BYTES = 100 * 1000 * 1000
+# Bytes the receiving iperf3 may not count (see iperf3_run): the socket buffers' worth.
+IN_FLIGHT_SLACK = 8 * MB
+IPERF_PORT = 5201
+HTTP_PORT = 8080
+SCENARIOS = ("iperf3", "http", "fallback")
+APPS = {"iperf3": ("iperf3",), "http": ("nginx", "curl"), "fallback": ("iperf3", "nginx", "curl")}
+
+
+# --- the shim --------------------------------------------------------------------------------
+
+def find_preload():
+    """libbraid_preload.so: $BRAID_PRELOAD_LIB, else the default build tree's."""
+    path = os.environ.get("BRAID_PRELOAD_LIB") or os.path.join(
+        HERE, "..", "..", "build", "sdk", "preload", "libbraid_preload.so")
+    return os.path.abspath(path) if os.path.exists(path) else None
+
+
+def sanitizer_runtimes(lib):
+    """A sanitized shim (a Debug build) needs its runtimes loaded ahead of the application."""
+    out = subprocess.run(["ldd", lib], capture_output=True, text=True).stdout
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and ("libasan.so" in parts[0] or "libubsan.so" in parts[0]):
+            found.append(parts[2])
+    return found
+
+
+def shim_env(lib, socket_path):
+    env = ["LD_PRELOAD=" + ":".join(sanitizer_runtimes(lib) + [lib]),
+           "BRAID_SOCKET=" + socket_path, "BRAID_PRELOAD_DEBUG=1",
+           # The application's own memory is not ours to judge (LSan in a Debug shim).
+           "ASAN_OPTIONS=detect_leaks=0"]
+    return ["env"] + env
+
+
+# --- a testbed with Braid's service on a -----------------------------------------------------
+
+class Bed:
+    """3 routed paths; Braid's channel service on a (unless braid=False); kernel MPTCP on b."""
+
+    def __init__(self, check, lib, braid=True):
+        self.check, self.lib, self.with_braid = check, lib, braid
+        self.tb = braidtest.Testbed(paths=3, router=True)
+        self.socket = "@braid/preload-e2e-%d" % os.getpid()
+        self.service = None
+
+    def __enter__(self):
+        self.tb.__enter__()
+        b = self.tb.b
+        b.mptcp_enable(True)
+        b.mptcp_limits(subflows=8, add_addr_accepted=8)
+        if self.with_braid:
+            endpoints = []
+            for i in (1, 2):
+                endpoints += ["--endpoint", "%s,id=%d,subflow,signal" % (self.a_addr(i), i)]
+            self.service = braidtest.start_braid(
+                self.tb.a, 0, "--serve", self.socket, family=4, more_paths=(1, 2),
+                extra=["--mptcp", "--subflows", "4", "--nodelay"] + endpoints)
+        return self
+
+    def __exit__(self, *exc):
+        return self.tb.__exit__(*exc)
+
+    def a_addr(self, path):
+        return self.tb.paths[path].addr("a", 4)
+
+    def b_addr(self, path):
+        return self.tb.paths[path].addr("b", 4)
+
+    def on_a(self, cmd):
+        """cmd in node a through the shim."""
+        return shim_env(self.lib, self.socket) + [str(c) for c in cmd]
+
+    @staticmethod
+    def on_b(cmd):
+        """cmd in node b speaking MPTCP."""
+        return ["mptcpize", "run"] + [str(c) for c in cmd]
+
+    def workfile(self, name):
+        return os.path.join(self.tb.workdir, name)
+
+    def joins(self):
+        c = self.tb.b.mptcp_counters()
+        return c.get("MPJoinSynRx", 0) + c.get("MPJoinSynAckRx", 0)
+
+    def shim_notes(self, text):
+        """The shim's decisions (BRAID_PRELOAD_DEBUG) in an app's stderr."""
+        return [line for line in text.splitlines() if line.startswith("libbraid_preload[")]
+
+
+def wait_port(node, port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = node.run(["ss", "-Htln", "sport = :%d" % port], check=False).stdout
+        if out.strip():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+# --- iperf3 ----------------------------------------------------------------------------------
+
+def iperf3_run(check, bed, client_cmd, server_cmd, reverse, what):
+    srv = bed.tb.b.popen(server_cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not check(wait_port(bed.tb.b, IPERF_PORT), "%s: iperf3 server listens on b" % what):
+        return
+    args = ["iperf3", "-c", bed.b_addr(0), "-p", IPERF_PORT, "-n", IPERF_BYTES, "-J"]
+    if reverse:
+        args.append("-R")
+    client = bed.tb.a.run(client_cmd(args), timeout=120, check=False)
+    out, err = srv.communicate(timeout=30)
+    try:
+        c = json.loads(client.stdout)
+        s = json.loads(out)
+    except ValueError:
+        check(False, "%s: iperf3 JSON from both ends" % what,
+              (client.stdout[-400:], client.stderr[-400:], err[-400:]))
+        return
+    check(client.returncode == 0 and "error" not in c, "%s: iperf3 client exits 0" % what,
+          c.get("error", client.stderr[-400:]))
+    sender, receiver = (s, c) if reverse else (c, s)
+    sent = sender["end"]["sum_sent"]["bytes"]
+    received = receiver["end"]["sum_received"]["bytes"]
+    # The server stops counting when the client's TEST_END arrives on the control connection,
+    # which may overtake the last bytes still in flight on the data connection: it counts up
+    # to those fewer (the kernel alone does the same, by its socket buffers' worth).
+    check(sent == IPERF_BYTES and IPERF_BYTES - IN_FLIGHT_SLACK <= received <= IPERF_BYTES,
+          "%s: %d MiB sent, received but for the last bytes in flight" % (what, IPERF_BYTES // MB),
+          (sent, received))
+    check.info("%s: %.0f Mbit/s" % (what, receiver["end"]["sum_received"]["bits_per_second"] / 1e6))
+    return client.stderr
+
+
+def scenario_iperf3(check, lib):
+    with Bed(check, lib) as bed:
+        for reverse in (False, True):
+            what = "iperf3 a(shim) %s b" % ("<-" if reverse else "->")
+            before = bed.joins()
+            err = iperf3_run(check, bed, bed.on_a,
+                             bed.on_b(["iperf3", "-s", "-1", "-p", IPERF_PORT, "-J"]),
+                             reverse, what)
+            notes = bed.shim_notes(err or "")
+            check(notes and all(n.endswith(": Braid") for n in notes),
+                  "%s: every socket of the client on Braid" % what, notes)
+            check(bed.joins() - before >= 2, "%s: MPTcpExt joins on b" % what,
+                  bed.joins() - before)
+        errors = bed.service.errors()
+        check(not errors, "Braid service: no errors", errors)
+
+
+# --- curl <-> nginx --------------------------------------------------------------------------
+
+NGINX_CONF = """daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx-{name}.pid;
+error_log {dir}/nginx-{name}.log info;
+events {{ worker_connections 64; }}
+http {{
+  access_log off;
+  sendfile on;
+  client_body_temp_path {dir}/tmp-{name};
+  proxy_temp_path {dir}/tmp-{name};
+  fastcgi_temp_path {dir}/tmp-{name};
+  uwsgi_temp_path {dir}/tmp-{name};
+  scgi_temp_path {dir}/tmp-{name};
+  server {{
+    listen {port};
+    root {dir}/www;
+  }}
+}}
+"""
+
+
+def make_site(bed):
+    """{workdir}/www/big.bin: HTTP_BYTES of a seeded stream; returns its SHA-256."""
+    www = bed.workfile("www")
+    os.makedirs(www, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(os.path.join(www, "big.bin"), "wb") as f:
+        block = hashlib.sha256(b"braid").digest() * 2048  # 64 KiB
+        left = HTTP_BYTES
+        counter = 0
+        while left > 0:
+            chunk = (counter.to_bytes(8, "little") + block)[:min(left, len(block) + 8)]
+            f.write(chunk)
+            digest.update(chunk)
+            left -= len(chunk)
+            counter += 1
+    return digest.hexdigest()
+
+
+def start_nginx(bed, node, name, wrap):
+    conf = bed.workfile("nginx-%s.conf" % name)
+    os.makedirs(bed.workfile("tmp-%s" % name), exist_ok=True)
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(dir=bed.tb.workdir, name=name, port=HTTP_PORT))
+    err = open(bed.workfile("nginx-%s.stderr" % name), "w")
+    proc = node.popen(wrap(["nginx", "-p", bed.tb.workdir, "-c", conf, "-e",
+                            bed.workfile("nginx-%s.log" % name)]),
+                      stdout=subprocess.DEVNULL, stderr=err)
+    return proc
+
+
+def curl_fetch(check, bed, node, wrap, addr, name, want, what):
+    out = bed.workfile("curl-%s.bin" % name)
+    r = node.run(wrap(["curl", "-sS", "--max-time", "90", "-o", out,
+                       "http://%s:%d/big.bin" % (addr, HTTP_PORT)]), timeout=120, check=False)
+    check(r.returncode == 0, "%s: curl exits 0" % what, r.stderr[-400:])
+    got = sha256_file(out) if os.path.exists(out) else None
+    size = os.path.getsize(out) if os.path.exists(out) else 0
+    check(got == want, "%s: %d bytes, SHA-256 equal" % (what, HTTP_BYTES), (size, (got or "")[:16]))
+    return r.stderr
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def http_both_ways(check, bed, wrap_a, wrap_b, tag):
+    want = make_site(bed)
+    # nginx on b, curl on a.
+    what = "%s curl a -> nginx b" % tag
+    before = bed.joins()
+    nginx_b = start_nginx(bed, bed.tb.b, "b-" + tag, wrap_b)
+    if check(wait_port(bed.tb.b, HTTP_PORT), "%s: nginx listens on b" % what):
+        err = curl_fetch(check, bed, bed.tb.a, wrap_a, bed.b_addr(0), "a-" + tag, want, what)
+        if bed.with_braid:
+            notes = bed.shim_notes(err)
+            check(notes and all(n.endswith(": Braid") for n in notes),
+                  "%s: curl's socket on Braid" % what, notes)
+            check(bed.joins() - before >= 2, "%s: MPTcpExt joins on b" % what,
+                  bed.joins() - before)
+    nginx_b.stop()
+    # nginx on a, curl on b.
+    what = "%s nginx a -> curl b" % tag
+    before = bed.joins()
+    nginx_a = start_nginx(bed, bed.tb.a, "a-" + tag, wrap_a)
+    time.sleep(1.0)  # a Braid listener is not in a's `ss`: give nginx its moment
+    curl_fetch(check, bed, bed.tb.b, wrap_b, bed.a_addr(0), "b-" + tag, want, what)
+    if bed.with_braid:
+        check(bed.joins() - before >= 1, "%s: MPTcpExt joins on b" % what, bed.joins() - before)
+        with open(bed.workfile("nginx-a-%s.stderr" % tag)) as f:
+            notes = bed.shim_notes(f.read())
+        check(notes and all(n.endswith(": Braid") for n in notes),
+              "%s: nginx's listener on Braid" % what, notes)
+    check(nginx_a.poll() is None, "%s: nginx still running" % what)
+    nginx_a.stop()
+
+
+def scenario_http(check, lib):
+    with Bed(check, lib) as bed:
+        http_both_ways(check, bed, bed.on_a, bed.on_b, "braid")
+        errors = bed.service.errors()
+        check(not errors, "Braid service: no errors", errors)
+
+
+# --- the kernel fallback ---------------------------------------------------------------------
+
+def scenario_fallback(check, lib):
+    with Bed(check, lib, braid=False) as bed:
+        bed.socket = "@braid/preload-e2e-nobody-%d" % os.getpid()
+        for reverse in (False, True):
+            what = "fallback iperf3 a %s b" % ("<-" if reverse else "->")
+            iperf3_run(check, bed, bed.on_a,
+                       bed.on_b(["iperf3", "-s", "-1", "-p", IPERF_PORT, "-J"]), reverse, what)
+        http_both_ways(check, bed, bed.on_a, bed.on_b, "fallback")
+
+
+def skip(reason):
+    print("SKIP: %s" % reason, flush=True)
+    return braidtest.SKIP
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                        help="any of %s (default: all)" % ", ".join(SCENARIOS))
+    args = parser.parse_args()
+    scenarios = args.scenarios or list(SCENARIOS)
+    unknown = [s for s in scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error("unknown scenario %s" % ", ".join(unknown))
+    braidtest.require_e2e(("root", "netns", "mptcp", "nft", "tc"))
+    if braidtest.find_testapp() is None:
+        return skip("braid-testapp not built (%s); set BRAID_TESTAPP" % braidtest.testapp_path())
+    lib = find_preload()
+    if lib is None:
+        return skip("libbraid_preload.so not built; set BRAID_PRELOAD_LIB")
+    for name in scenarios:
+        for app in APPS[name] + ("mptcpize", "ethtool"):
+            if shutil.which(app) is None:
+                return skip("%s is not installed (scripts/install-deps)" % app)
+        # libasan preloaded into curl deadlocks in its first setlocale(), shim or not.
+        if "curl" in APPS[name] and sanitizer_runtimes(lib):
+            return skip("%s needs curl, which hangs with a sanitized shim's libasan preloaded: "
+                        "use a RelWithDebInfo build's libbraid_preload.so" % name)
+    check = Checker("preload apps")
+    print("=== preload apps (%s; braid-testapp: %s) ===" % (lib, braidtest.find_testapp()),
+          flush=True)
+    t0 = time.monotonic()
+    for name in scenarios:
+        check.info("== %s" % name)
+        try:
+            globals()["scenario_" + name](check, lib)
+        except braidtest.Interrupted:
+            raise
+        except Exception as e:  # pylint: disable=broad-except
+            import traceback
+            traceback.print_exc()
+            check(False, "%s raised %s: %s" % (name, type(e).__name__, e))
+    print("=== preload apps: %s in %.1f s ===" % ("FAIL" if check.failures else "PASS",
+                                                time.monotonic() - t0), flush=True)
+    return 1 if check.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
