@@ -21,6 +21,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "datapath/channel/shm.h"
 
 namespace braid::channel {
 namespace {
@@ -40,17 +41,6 @@ constexpr size_t kMaxReceivedFds = 8;
 constexpr int kListenBacklog = 128;
 
 std::string Dec(uint64_t v) { return std::to_string(v); }
-
-template <typename T>
-T Load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-template <typename T>
-void Store(uint8_t* p, T v) {
-  std::memcpy(p, &v, sizeof(T));
-}
 
 void StorePrefix(uint8_t* p, MessageKind kind, uint32_t version) {
   Store<uint64_t>(p, kMagic);

@@ -8,22 +8,12 @@
 #include <cstring>
 #include <string>
 
+#include "datapath/channel/shm.h"
+
 namespace braid::channel {
 namespace {
 
 constexpr uint64_t AlignUp(uint64_t v, uint64_t align) { return (v + align - 1) & ~(align - 1); }
-
-// Payload fields are host byte order: both sides of a region run on the same machine.
-template <typename T>
-T Load(const uint8_t* p) {
-  T v;
-  std::memcpy(&v, p, sizeof(T));
-  return v;
-}
-template <typename T>
-void Store(uint8_t* p, T v) {
-  std::memcpy(p, &v, sizeof(T));
-}
 
 bool AllZero(const uint8_t* p, size_t n) {
   return std::all_of(p, p + n, [](uint8_t b) { return b == 0; });

@@ -36,4 +36,17 @@ inline void CpuRelax() {
 
 inline constexpr bool IsPowerOfTwo(uint64_t v) { return std::has_single_bit(v); }
 
+// Host-order fields of records and handover messages (both sides run on one machine), read and
+// written through memcpy: never by overlaying a struct on bytes.
+template <typename T>
+T Load(const uint8_t* p) {
+  T v;
+  std::memcpy(&v, p, sizeof(T));
+  return v;
+}
+template <typename T>
+void Store(uint8_t* p, T v) {
+  std::memcpy(p, &v, sizeof(T));
+}
+
 }  // namespace braid::channel
