@@ -12,6 +12,7 @@
 #include <tuple>
 
 #include "absl/status/status.h"
+#include "sdk/src/descriptors.h"
 #include "sdk/src/kernel.h"
 #include "sdk/src/socket.h"
 
@@ -78,6 +79,21 @@ Process& Process::Get() {
 
 Process::Process() {
   ::pthread_atfork(&Process::PrepareFork, &Process::ParentAfterFork, &Process::ChildAfterFork);
+  std::atexit(&Process::AtExit);
+}
+
+void Process::AtExit() {
+  Process& p = Get();
+  std::vector<int> fds;
+  {
+    std::shared_lock lock(p.table_mu_);
+    for (size_t fd = 0; fd < p.table_.size(); ++fd) {
+      if (p.table_[fd] != nullptr) fds.push_back(static_cast<int>(fd));
+    }
+  }
+  // The kernel descriptors close with the process; a fork child's inherited sockets are its
+  // parent's and Release leaves them alone.
+  for (const int fd : fds) Release(fd);
 }
 
 void Process::PrepareFork() {

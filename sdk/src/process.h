@@ -10,6 +10,11 @@
 // it. Version 1 of the library leaves it unsignalled (readiness comes from braid_poll and
 // braid_epoll_wait).
 //
+// Exit. exit() closes every Braid socket the process still holds, as the kernel closes a
+// process's descriptors: the service sends what the TX FIFO holds, then the FIN (or resets, as
+// close() with unread data). A process that dies otherwise (_exit, a fatal signal) leaves its
+// sockets open, and the service resets them when it sees the process gone.
+//
 // Fork. The child never touches its parent's channel (two producers on one ring would corrupt
 // it): the channel becomes foreign in the child, its unix connection and doorbell are closed
 // there, and the child's calls on inherited Braid sockets fail with ECONNABORTED (closing them
@@ -70,6 +75,7 @@ class Process {
   static void PrepareFork();
   static void ParentAfterFork();
   static void ChildAfterFork();
+  static void AtExit();
 
   std::mutex mu_;  // config_ and channel_
   bool configured_ = false;

@@ -348,6 +348,9 @@ absl::Status ServiceLimits::Validate() const {
   if (liveness_interval <= tcp::Duration::zero()) {
     return absl::InvalidArgumentError("channel service limit liveness_interval must be positive");
   }
+  if (orphan_linger <= tcp::Duration::zero()) {
+    return absl::InvalidArgumentError("channel service limit orphan_linger must be positive");
+  }
   return absl::OkStatus();
 }
 
@@ -377,7 +380,7 @@ class AppSession {
   }
 
   void Push(const Event& event) {
-    if (ending) return;
+    if (ending || orphaned) return;  // nobody reads them any more
     const EventRecord r = EncodeEvent(event);
     if (backlog.empty()) {
       const RingStatus st = events.TryPush(r);
@@ -451,7 +454,11 @@ class AppSession {
   size_t backlog_limit;
   std::vector<uint32_t> dirty;
   std::vector<uint32_t> dirty_batch;
-  bool published = false;  // events pushed since the app was last woken
+  bool published = false;             // events pushed since the app was last woken
+  bool hung_up = false;               // its unix connection or doorbell closed: the app is gone
+  bool orphaned = false;              // ServeOrphan took over the session
+  bool orphan_commands_done = false;  // the dead app's command ring is empty
+  tcp::Instant orphan_deadline{};
   bool ending = false;
   ServiceCounter end_reason = ServiceCounter::kAppHangups;
 
@@ -522,6 +529,7 @@ std::vector<SessionInfo> ChannelService::Sessions() const {
     info.uid = s->peer.uid;
     info.name = s->name;
     info.backlog = s->backlog.size();
+    info.orphaned = s->hung_up;
     for (const Slot& slot : s->slots) {
       if (slot.state != SlotState::kFree) ++info.sockets;
     }
@@ -610,15 +618,21 @@ void ChannelService::Attach(ClientHello client) {
 
 void ChannelService::CheckLiveness(tcp::Instant /*now*/) {
   liveness_fds_.clear();
+  polled_.clear();
   liveness_fds_.push_back({listener_->fd(), POLLIN, 0});
-  for (const auto& s : sessions_) liveness_fds_.push_back({s->connection.get(), POLLIN, 0});
+  // A dead app's connection stays hung up: it is not polled again.
+  for (const auto& s : sessions_) {
+    if (s->hung_up || s->ending) continue;
+    liveness_fds_.push_back({s->connection.get(), POLLIN, 0});
+    polled_.push_back(s.get());
+  }
   if (::poll(liveness_fds_.data(), liveness_fds_.size(), 0) < 0) return;
   if ((liveness_fds_[0].revents & POLLIN) != 0 || listener_->pending() > 0) AcceptApps();
   for (size_t i = 1; i < liveness_fds_.size(); ++i) {
-    AppSession& s = *sessions_[i - 1];
+    AppSession& s = *polled_[i - 1];
     const short revents = liveness_fds_[i].revents;
     if ((revents & (POLLHUP | POLLERR | POLLNVAL)) != 0) {
-      s.End(ServiceCounter::kAppHangups);
+      s.hung_up = true;
       continue;
     }
     if ((revents & POLLIN) != 0) {
@@ -627,7 +641,7 @@ void ChannelService::CheckLiveness(tcp::Instant /*now*/) {
       uint8_t junk[64];
       const ssize_t n = ::recv(s.connection.get(), junk, sizeof(junk), MSG_DONTWAIT);
       if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-        s.End(ServiceCounter::kAppHangups);
+        s.hung_up = true;
       }
     }
   }
@@ -663,7 +677,8 @@ bool ChannelService::Poll(tcp::Instant now) {
     work = sessions_.size() != before;
   }
   for (const auto& s : sessions_) {
-    if (!s->ending && ServeSession(*s, now)) work = true;
+    if (s->ending) continue;
+    if (s->hung_up ? ServeOrphan(*s, now) : ServeSession(*s, now)) work = true;
   }
   for (size_t i = sessions_.size(); i-- > 0;) {
     if (sessions_[i]->ending) {
@@ -674,20 +689,18 @@ bool ChannelService::Poll(tcp::Instant now) {
   return work;
 }
 
-bool ChannelService::ServeSession(AppSession& s, tcp::Instant now) {
-  bool work = s.FlushBacklog();
-  uint32_t budget = limits_.commands_per_poll;
+bool ChannelService::TakeCommands(AppSession& s, uint32_t budget, bool orphan, tcp::Instant now) {
   std::array<CommandRecord, kCommandBatch> batch;
-  // Answers to commands wait behind held-back events: no new commands until those are out.
-  while (budget > 0 && s.backlog.empty() && !s.ending) {
+  bool any = false;
+  while (budget > 0 && !s.ending) {
     const uint32_t want = std::min(budget, kCommandBatch);
     const RingBatch got = s.commands.PopMany(std::span<CommandRecord>(batch.data(), want));
     if (got.status == RingStatus::kCorrupt) {
       s.End(ServiceCounter::kCorruptCommandRing);
-      break;
+      return true;
     }
-    if (got.count == 0) break;
-    work = true;
+    if (got.count == 0) return any;
+    any = true;
     budget -= got.count;
     for (uint32_t i = 0; i < got.count && !s.ending; ++i) {
       Count(ServiceCounter::kCommands);
@@ -695,25 +708,85 @@ bool ChannelService::ServeSession(AppSession& s, tcp::Instant now) {
       const RecordError e = DecodeCommand(batch[i], command);
       if (e != RecordError::kOk) {
         Refuse(s, batch[i], e);
-      } else {
-        Execute(s, command, now);
+        continue;
       }
+      if (orphan) {
+        const Op op = command.op();
+        if (op == Op::kOpen || op == Op::kBind || op == Op::kListen || op == Op::kConnect ||
+            op == Op::kAcceptInto) {
+          Count(ServiceCounter::kOrphanCommandsIgnored);
+          continue;
+        }
+      }
+      Execute(s, command, now);
     }
   }
+  return true;  // the budget ran out: there may be more
+}
+
+void ChannelService::ServeDirty(AppSession& s, tcp::Instant now) {
+  s.dirty_batch.swap(s.dirty);
+  for (uint32_t index : s.dirty_batch) {
+    s.slots[index].dirty = false;
+    if (!s.ending) ServeSlot(s, index, now);
+  }
+  s.dirty_batch.clear();
+}
+
+bool ChannelService::ServeSession(AppSession& s, tcp::Instant now) {
+  bool work = s.FlushBacklog();
+  // Answers to commands wait behind held-back events: no new commands until those are out.
+  if (s.backlog.empty() && TakeCommands(s, limits_.commands_per_poll, false, now)) work = true;
   if (!s.dirty.empty() && !s.ending) {
     work = true;
-    s.dirty_batch.swap(s.dirty);
-    for (uint32_t index : s.dirty_batch) {
-      s.slots[index].dirty = false;
-      if (!s.ending) ServeSlot(s, index, now);
-    }
-    s.dirty_batch.clear();
+    ServeDirty(s, now);
   }
   if (s.published && !s.ending) {
     s.published = false;
     if (WakePeer(s.region.app_sleeping(), s.doorbell)) Count(ServiceCounter::kDoorbellRings);
   }
   return work;
+}
+
+bool ChannelService::ServeOrphan(AppSession& s, tcp::Instant now) {
+  bool work = false;
+  if (!s.orphaned) {
+    // An app that wrote, closed and exited is gone before the service saw its last commands:
+    // they are still in the ring, and its bytes in the FIFOs.
+    s.orphaned = true;
+    s.orphan_deadline = now + limits_.orphan_linger;
+    s.backlog.clear();
+    s.region.SetServiceState(ServiceState::kGone);
+    work = true;
+  }
+  if (!s.orphan_commands_done) {
+    if (TakeCommands(s, limits_.commands_per_poll, true, now)) return true;
+    if (s.ending) return true;
+    s.orphan_commands_done = true;
+    // What the app did not close, it lost by dying: reset, as an app killed mid-connection
+    // must not look to its peers like one that finished.
+    for (uint32_t i = 0; i < s.slots.size(); ++i) {
+      Slot& slot = s.slots[i];
+      if (slot.state == SlotState::kListening) CloseListener(s, i);
+      if (slot.state != SlotState::kClosing && slot.HasConnection()) ResetConnection(s, i, now);
+    }
+    work = true;
+  }
+  if (!s.dirty.empty() && !s.ending) {
+    work = true;
+    ServeDirty(s, now);
+  }
+  bool closing = false;
+  for (const Slot& slot : s.slots) closing |= slot.state == SlotState::kClosing;
+  if (!closing) {
+    s.End(ServiceCounter::kAppHangups);
+  } else if (now >= s.orphan_deadline) {
+    for (const Slot& slot : s.slots) {
+      if (slot.state == SlotState::kClosing) Count(ServiceCounter::kOrphanLingerExpired);
+    }
+    s.End(ServiceCounter::kAppHangups);
+  }
+  return work || s.ending;
 }
 
 void ChannelService::Stop(tcp::Instant now) {
@@ -738,12 +811,19 @@ bool ChannelService::PrepareSleep(std::vector<pollfd>& fds) {
   // held back for a full ring are not work: the app may not read for a long time, and the
   // sleep's timeout retries them.
   for (const auto& s : sessions_) {
-    if (s->commands.Size() > 0 || !s->dirty.empty() || s->ending) return false;
+    if (s->commands.Size() > 0 || !s->dirty.empty() || s->ending ||
+        (s->hung_up && !s->orphan_commands_done)) {
+      return false;
+    }
   }
   fds.push_back({listener_->fd(), POLLIN, 0});
+  sleepers_.clear();
+  // A dead app's connection and doorbell stay hung up: they would end every sleep at once.
   for (const auto& s : sessions_) {
+    if (s->hung_up) continue;
     fds.push_back({s->connection.get(), POLLIN, 0});
     fds.push_back({s->doorbell.fd(), POLLIN, 0});
+    sleepers_.push_back(s.get());
   }
   return true;
 }
@@ -752,15 +832,13 @@ void ChannelService::FinishSleep(std::span<const pollfd> fds) {
   for (const auto& s : sessions_) EndSleep(s->region.service_sleeping());
   if (fds.empty()) return;
   if ((fds[0].revents & POLLIN) != 0) liveness_due_ = true;
-  for (size_t i = 0; i < sessions_.size() && 2 + 2 * i < fds.size(); ++i) {
-    AppSession& s = *sessions_[i];
+  for (size_t i = 0; i < sleepers_.size() && 2 + 2 * i < fds.size(); ++i) {
+    AppSession& s = *sleepers_[i];
     if (fds[1 + 2 * i].revents != 0) liveness_due_ = true;
     const short bell = fds[2 + 2 * i].revents;
     if (bell == 0) continue;
     Count(ServiceCounter::kWakeups);
-    if ((bell & (POLLHUP | POLLERR | POLLNVAL)) != 0 || !s.doorbell.Drain()) {
-      s.End(ServiceCounter::kAppHangups);
-    }
+    if ((bell & (POLLHUP | POLLERR | POLLNVAL)) != 0 || !s.doorbell.Drain()) s.hung_up = true;
   }
 }
 

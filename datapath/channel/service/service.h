@@ -9,7 +9,10 @@
 // checked against the service's own slot table (AppSession: state, generation, socket), and an
 // impossible ring or FIFO index ends the app's session: its connections are reset towards their
 // peers (MP_FASTCLOSE for MPTCP, RST for TCP), its region unmapped, its unix connection closed.
-// The same happens when the app dies (its unix connection or doorbell hangs up). The service
+// When the app dies (its unix connection or doorbell hangs up) the service first takes what it
+// left in its command ring: sockets it closed keep their TX FIFO until the last byte went out,
+// then close gracefully, as the kernel finishes a dead process's closed sockets (bounded by
+// ServiceLimits::orphan_linger); every socket still open is reset towards its peer. The service
 // never blocks on an app: everything it does is non-blocking, and a slow app only stalls itself
 // (its RX FIFOs fill and its peers' windows close; its events wait in a private backlog).
 //
@@ -80,6 +83,10 @@ struct ServiceLimits {
   // How often Poll checks the apps' unix connections for a hang-up (the sleep hook sees one at
   // once).
   tcp::Duration liveness_interval = std::chrono::milliseconds(10);
+  // How long the sockets a dead app closed may take to deliver what it wrote before the close;
+  // after it they are reset. The kernel keeps a dead process's closed sockets for minutes
+  // (tcp_orphan_retries); a region is much more memory than a socket buffer.
+  tcp::Duration orphan_linger = std::chrono::seconds(30);
 
   // InvalidArgument naming the field for zeros.
   absl::Status Validate() const;
@@ -97,9 +104,10 @@ struct SocketApis {
 struct SessionInfo {
   pid_t pid = 0;  // SO_PEERCRED
   uid_t uid = 0;
-  std::string name;      // from the hello
-  uint32_t sockets = 0;  // slots in use (not free)
-  uint64_t backlog = 0;  // events waiting for room in the event ring
+  std::string name;       // from the hello
+  uint32_t sockets = 0;   // slots in use (not free)
+  uint64_t backlog = 0;   // events waiting for room in the event ring
+  bool orphaned = false;  // the app is gone; its closed sockets are still draining
 };
 
 class AppSession;
@@ -164,6 +172,12 @@ class ChannelService final : public runtime::WakeSources {
   bool AcceptApps();
   void Attach(ClientHello client);
   bool ServeSession(AppSession& s, tcp::Instant now);
+  // A dead app's session: its remaining commands, then its closing sockets' last bytes.
+  bool ServeOrphan(AppSession& s, tcp::Instant now);
+  // Pops and executes up to `budget` commands; false with the ring empty. `orphan`: only
+  // commands that finish sockets are executed.
+  bool TakeCommands(AppSession& s, uint32_t budget, bool orphan, tcp::Instant now);
+  void ServeDirty(AppSession& s, tcp::Instant now);
   void CheckLiveness(tcp::Instant now);
   void EndSession(size_t index, tcp::Instant now);
 
@@ -212,7 +226,9 @@ class ChannelService final : public runtime::WakeSources {
   bool liveness_due_ = false;  // the sleep saw the listener or a connection become readable
   uint16_t next_listen_port_ = 0;
   std::vector<pollfd> liveness_fds_;
-  std::vector<uint8_t> discard_;  // SHUT_RD bytes land here
+  std::vector<AppSession*> polled_;    // the sessions behind liveness_fds_
+  std::vector<AppSession*> sleepers_;  // the sessions behind the sleep's fds
+  std::vector<uint8_t> discard_;       // SHUT_RD bytes land here
   ServiceCounters counters_;
 };
 

@@ -4,6 +4,9 @@
 #include <sys/epoll.h>
 #include <sys/wait.h>
 
+#include <csignal>
+#include <cstdlib>
+#include <string>
 #include <thread>
 
 #include "tests/unit/sdk/sdk_test_support.h"
@@ -172,10 +175,7 @@ TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
   ASSERT_GE(listener, 0);
   Pair p = ConnectedPair();
   ASSERT_GE(p.server, 0);
-  // The child stays until the parent read its bytes: an app that exits the moment it closed is
-  // another case (its session ends with the hang-up), not what this test is about.
-  int done[2];
-  ASSERT_EQ(::pipe(done), 0);
+  // The child writes, closes and exits at once: the service still delivers its bytes.
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
@@ -188,8 +188,6 @@ TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
     if (braid_is_braid_fd(c) != 1) code |= 2;
     if (braid_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) code |= 4;
     if (braid_send(c, "child", 5, 0) != 5) code |= 8;
-    char go;
-    if (::read(done[0], &go, 1) != 1) code |= 16;
     braid_close(c);
     ::_exit(code);
   }
@@ -198,11 +196,9 @@ TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
   char buf[5];
   ASSERT_EQ(braid_recv(s, buf, 5, MSG_WAITALL), 5);
   EXPECT_EQ(std::string(buf, 5), "child");
-  ASSERT_EQ(::write(done[1], "g", 1), 1);
+  EXPECT_EQ(braid_recv(s, buf, 5, 0), 0);  // then the FIN, no reset
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
-  ::close(done[0]);
-  ::close(done[1]);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   EXPECT_EQ(service_->apps_attached(), 2u);
@@ -213,6 +209,47 @@ TEST_F(LifecycleTest, ForkChildAttachesItsOwnChannel) {
   EXPECT_EQ(braid_recv(p.server, &byte, 1, 0), 1);
   braid_close(listener);
   p.Close();
+}
+
+// exit() closes the sockets a process still holds, as the kernel does: its peer reads every
+// byte, then the end of the stream. A process that dies without exit() is reset instead.
+TEST_F(LifecycleTest, ExitClosesOpenSocketsGracefully) {
+  uint16_t port = 0;
+  const int listener = ListenLoopback(&port);
+  ASSERT_GE(listener, 0);
+  for (const bool graceful : {true, false}) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      const int c = braid_socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a = Loopback4(port);
+      if (braid_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) ::_exit(2);
+      if (braid_send(c, "bye", 3, 0) != 3) ::_exit(3);
+      if (graceful) std::exit(0);  // never closed
+      ::raise(SIGKILL);
+    }
+    const int s = braid_accept(listener, nullptr, nullptr);
+    ASSERT_GE(s, 0);
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    char buf[8];
+    if (graceful) {
+      ASSERT_TRUE(WIFEXITED(status));
+      EXPECT_EQ(WEXITSTATUS(status), 0);
+      ASSERT_EQ(braid_recv(s, buf, 3, MSG_WAITALL), 3);
+      EXPECT_EQ(std::string(buf, 3), "bye");
+      EXPECT_EQ(braid_recv(s, buf, sizeof(buf), 0), 0);
+    } else {
+      ASSERT_TRUE(WIFSIGNALED(status));
+      ssize_t n = 0;
+      while ((n = braid_recv(s, buf, sizeof(buf), 0)) > 0) {
+      }
+      EXPECT_EQ(n, -1);
+      EXPECT_EQ(errno, ECONNRESET);
+    }
+    braid_close(s);
+  }
+  braid_close(listener);
 }
 
 }  // namespace

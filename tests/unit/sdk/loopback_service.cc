@@ -469,7 +469,10 @@ struct LoopbackService::Engine {
     return work;
   }
 
+  // As the service: the dead app's last commands are served first (a close it made still
+  // delivers its bytes and FIN, in one pass here), what is left is reset.
   void DropApp(size_t app_index) {
+    ServeApp(app_index);
     App& a = *apps[app_index];
     for (uint32_t i = 0; i < a.slots.size(); ++i) {
       Slot& s = a.slots[i];

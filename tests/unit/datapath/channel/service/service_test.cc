@@ -657,6 +657,64 @@ TEST_P(ServiceTest, TheAppsUnreadBytesMakeCloseAReset) {
   ASSERT_TRUE(Drive([&] { return peer_->conn(0).error; }));
 }
 
+// An app that writes, closes and exits is gone before the service took its last commands:
+// what it closed still delivers every byte and a FIN; what it left open is reset.
+TEST_P(ServiceTest, AnAppThatClosesAndDiesStillDeliversItsLastBytes) {
+  peer_->Listen(5005);
+  auto app = Attach("brief");
+  ASSERT_NE(app, nullptr);
+  const uint32_t closed = ConnectToPeer(*app, 5005);
+  const uint32_t open = ConnectToPeer(*app, 5005);
+  ASSERT_TRUE(Drive([&] { return peer_->count() == 2; }));
+  // A FIFO's worth written, closed and hung up without the service running in between.
+  Bytes out(SmallGeometry().tx_fifo_bytes);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = Pattern(i, 5);
+  ASSERT_EQ(app->Write(closed, out), out.size());
+  app->Write(open, std::span(out).first(1000));
+  app->Push(closed, CloseArgs{});
+  app->Hangup();
+  ASSERT_TRUE(Drive([&] { return peer_->conn(0).fin && peer_->conn(1).error; }));
+  EXPECT_EQ(peer_->conn(0).received, out);
+  EXPECT_FALSE(peer_->conn(0).error);
+  ASSERT_TRUE(Drive([&] { return service_->sessions() == 0; }));
+  EXPECT_EQ(Counter(ServiceCounter::kAppHangups), 1u);
+  EXPECT_EQ(Counter(ServiceCounter::kSocketsReset), 1u);
+  EXPECT_EQ(Counter(ServiceCounter::kOrphanLingerExpired), 0u);
+}
+
+// A dead app's closed socket whose peer stops reading is reset after orphan_linger, and the
+// session's region goes with it; commands that would open anything are ignored.
+TEST_P(ServiceTest, ADeadAppsClosedSocketsLingerOnlySoLong) {
+  ServiceLimits limits;
+  limits.orphan_linger = 2s;
+  limits.liveness_interval = 1ns;  // every Poll sees the hang-up before the commands
+  Build(mptcp_, limits);
+  tcp::TcpConfig small;
+  small.receive_buffer = 16 << 10;
+  peer_->Listen(5006, small);
+  auto app = Attach("lingering");
+  ASSERT_NE(app, nullptr);
+  const uint32_t h = ConnectToPeer(*app, 5006);
+  ASSERT_TRUE(Drive([&] { return peer_->count() == 1; }));
+  peer_->reading = false;
+  Bytes out(SmallGeometry().tx_fifo_bytes, 0x5a);
+  size_t written = 0;
+  // Fill the peer's window, the socket's buffer and the FIFO.
+  Drive([] { return false; }, [&] { written += app->Write(h, out); }, 3000);
+  ASSERT_GT(written, 0u);
+  app->Hangup();
+  app->Push(h, CloseArgs{});
+  app->Push(app->NewHandle(), OpenArgs{AF_INET, protocol()});
+  ASSERT_TRUE(
+      Drive([&] { return !service_->Sessions().empty() && service_->Sessions()[0].orphaned; }));
+  const tcp::Instant died = net_.now();
+  ASSERT_TRUE(Drive([&] { return service_->sessions() == 0; }));
+  EXPECT_GE(net_.now() - died, 2s);
+  EXPECT_EQ(Counter(ServiceCounter::kOrphanLingerExpired), 1u);
+  EXPECT_EQ(Counter(ServiceCounter::kOrphanCommandsIgnored), 1u);
+  ASSERT_TRUE(Drive([&] { return peer_->conn(0).error; }));
+}
+
 TEST_P(ServiceTest, SocketOptionsRoundTripAndInfoComesInRecords) {
   peer_->Listen(5005);
   auto app = Attach("options");
