@@ -144,7 +144,10 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
     mpc.sender_key = conn_.local_key();
     mpc.receiver_key = conn_.remote_key();
     const TxMapping* m = has_data ? TxMappingAt(segment.seq) : nullptr;
-    if (!has_data) {
+    // A DATA_FIN cannot ride on the MP_CAPABLE ACK form: once one is due the DSS below takes
+    // over, as Linux does (the peer has the keys from the third ACK). Otherwise a client that
+    // closes before either side sent data would never send its DATA_FIN.
+    if (!has_data && !conn_.DataFinToSend()) {
       mpc.form = wire::MpCapableForm::kAck;
       Put(mpc, space, used);
       return used;

@@ -237,6 +237,20 @@ TEST_F(DataTest, DataFinIsAHalfClose) {
   EXPECT_EQ(A().Close(c, now()).code(), absl::StatusCode::kNotFound);
 }
 
+// A client that closes before either side sent a byte is still not fully established (no DSS
+// from the server yet): its DATA_FIN goes in a DSS all the same, not lost behind the MP_CAPABLE
+// ACK form, and both ends close.
+TEST_F(DataTest, CloseBeforeAnyDataStillSendsTheDataFin) {
+  Start(Config(), Config());
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  EXPECT_TRUE(A().Close(c, now()).ok());
+  ASSERT_TRUE(stacks().RunUntil([&] { return server().stream(s).fin; }, 5s));
+  EXPECT_EQ(server().stream(s).bytes, 0u);
+  EXPECT_TRUE(B().Close(s, now()).ok());
+  ASSERT_TRUE(stacks().RunUntil([&] { return server().Count(Ev::kClosed) == 1; }, 1min));
+}
+
 // DSS checksums: asked for by the client (true) or the server (false) only.
 class ChecksumTest : public MptcpStacksTest, public ::testing::WithParamInterface<bool> {};
 
