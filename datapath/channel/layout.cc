@@ -131,6 +131,12 @@ struct CommandPayloadEncoder {
     Store<uint16_t>(p, static_cast<uint16_t>(a.what));
     return 2;
   }
+  size_t operator()(const ReleaseArgs&) const { return 0; }
+  size_t operator()(const AdoptArgs& a) const {
+    Store<uint64_t>(p, a.owner_token);
+    Store<uint32_t>(p + 8, a.owner_handle);
+    return 12;
+  }
 };
 static_assert(12 + kMaxOptBytes == sizeof(CommandRecord::payload));
 
@@ -222,6 +228,18 @@ RecordError DecodeCommandPayload(Op op, const uint8_t* p, CommandArgs& args, siz
       used = 2;
       if (what >= kInfoKindCount) return RecordError::kBadValue;
       args = GetInfoArgs{static_cast<InfoKind>(what)};
+      return RecordError::kOk;
+    }
+    case Op::kRelease:
+      args = ReleaseArgs{};
+      return RecordError::kOk;
+    case Op::kAdopt: {
+      AdoptArgs a;
+      a.owner_token = Load<uint64_t>(p);
+      a.owner_handle = Load<uint32_t>(p + 8);
+      used = 12;
+      if (!ValidHandle(a.owner_handle)) return RecordError::kBadHandle;
+      args = a;
       return RecordError::kOk;
     }
   }

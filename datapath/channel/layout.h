@@ -35,7 +35,7 @@ namespace braid::channel {
 
 // "BRAIDCH\0" read as a little-endian u64.
 inline constexpr uint64_t kMagic = 0x0048434449415242ull;
-inline constexpr uint32_t kLayoutVersion = 1;
+inline constexpr uint32_t kLayoutVersion = 2;
 
 // The limits Geometry::Validate enforces.
 inline constexpr uint32_t kMaxSlots = 65536;
@@ -125,6 +125,9 @@ struct RegionHeader {
   uint64_t slots_offset;
   uint64_t data_offset;
   uint64_t slot_data_bytes;
+  // Random, chosen by the service for this region: proves in kAdopt that the adopting process
+  // inherited the region (a fork child).
+  uint64_t adopt_token;
   alignas(kCacheLineBytes) std::atomic<uint32_t> service_state;  // a ServiceState
   // Sleep flags (doorbell.h): set by a side about to block on its doorbell, read by the other
   // side after it publishes. Each on its own line: each is polled by the other process.
@@ -137,6 +140,7 @@ static_assert(offsetof(RegionHeader, service_epoch) == 24);
 static_assert(offsetof(RegionHeader, geometry) == 32);
 static_assert(offsetof(RegionHeader, command_ring_offset) == 56);
 static_assert(offsetof(RegionHeader, slot_data_bytes) == 104);
+static_assert(offsetof(RegionHeader, adopt_token) == 112);
 static_assert(offsetof(RegionHeader, service_state) == 128);
 static_assert(offsetof(RegionHeader, app_sleeping) == 192);
 static_assert(offsetof(RegionHeader, service_sleeping) == 256);
@@ -176,8 +180,14 @@ enum class Op : uint16_t {
   kSetOpt,      // SetOptArgs
   kGetOpt,      // GetOptArgs; answered by kOptValue
   kGetInfo,     // GetInfoArgs; answered by kInfo
+  // Close, unless a fork child adopts the connection (kAdopt): answered by kClosed once the
+  // slot is free, whichever happens.
+  kRelease,
+  // handle: the adopting app's new slot; AdoptArgs names another region's connection that its
+  // owner released (or will): it moves here. Answered by kDone.
+  kAdopt,
 };
-inline constexpr uint16_t kOpCount = 13;
+inline constexpr uint16_t kOpCount = 15;
 
 enum class EventKind : uint16_t {
   kDone,        // a command completed (error 0) or failed (error = errno); DoneArgs
@@ -300,10 +310,20 @@ struct GetInfoArgs {
   InfoKind what = InfoKind::kLocalAddress;
   bool operator==(const GetInfoArgs&) const = default;
 };
+struct ReleaseArgs {
+  bool operator==(const ReleaseArgs&) const = default;
+};
+struct AdoptArgs {
+  // The owner region's RegionHeader::adopt_token: only processes that mapped that region (the
+  // owner and its fork children) know it.
+  uint64_t owner_token = 0;
+  uint32_t owner_handle = 0;  // the connection's handle in the owner's region
+  bool operator==(const AdoptArgs&) const = default;
+};
 
-using CommandArgs =
-    std::variant<OpenArgs, BindArgs, ListenArgs, ConnectArgs, AcceptIntoArgs, SendArgs, RxSpaceArgs,
-                 ShutdownArgs, CloseArgs, AbortArgs, SetOptArgs, GetOptArgs, GetInfoArgs>;
+using CommandArgs = std::variant<OpenArgs, BindArgs, ListenArgs, ConnectArgs, AcceptIntoArgs,
+                                 SendArgs, RxSpaceArgs, ShutdownArgs, CloseArgs, AbortArgs,
+                                 SetOptArgs, GetOptArgs, GetInfoArgs, ReleaseArgs, AdoptArgs>;
 static_assert(std::variant_size_v<CommandArgs> == kOpCount);
 
 struct Command {

@@ -56,20 +56,22 @@ absl::Status CheckOffset(const char* name, uint64_t found, uint64_t expected) {
                              ", the geometry puts it at " + Dec(expected));
 }
 
+// Non-zero and random; without entropy the clock still differs between two calls.
+uint64_t RandomToken() {
+  uint64_t v = 0;
+  while (v == 0) {
+    if (::getrandom(&v, sizeof(v), 0) != static_cast<ssize_t>(sizeof(v))) {
+      v = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
+          (static_cast<uint64_t>(::getpid()) << 48);
+    }
+  }
+  return v;
+}
+
 }  // namespace
 
 uint64_t ServiceEpoch() {
-  static const uint64_t epoch = [] {
-    uint64_t v = 0;
-    while (v == 0) {
-      if (::getrandom(&v, sizeof(v), 0) != static_cast<ssize_t>(sizeof(v))) {
-        // Without entropy the clock still differs between two starts of the service.
-        v = static_cast<uint64_t>(std::chrono::system_clock::now().time_since_epoch().count()) ^
-            (static_cast<uint64_t>(::getpid()) << 48);
-      }
-    }
-    return v;
-  }();
+  static const uint64_t epoch = RandomToken();
   return epoch;
 }
 
@@ -148,13 +150,15 @@ absl::StatusOr<ServiceRegion> ServiceRegion::Create(const Geometry& geometry, st
   header->slots_offset = layout.slots_offset;
   header->data_offset = layout.data_offset;
   header->slot_data_bytes = layout.slot_data_bytes;
+  header->adopt_token = RandomToken();
   new (base + layout.command_ring_offset) RingIndices{};
   new (base + layout.event_ring_offset) RingIndices{};
   // Slots and data are left as the memfd starts, zeroed: touching every slot here would
   // allocate memory the app may never use.
   header->service_state.store(static_cast<uint32_t>(ServiceState::kRunning),
                               std::memory_order_release);
-  return ServiceRegion(std::move(mapping), std::move(memfd), layout, service_epoch);
+  return ServiceRegion(std::move(mapping), std::move(memfd), layout, service_epoch,
+                       header->adopt_token);
 }
 
 void ServiceRegion::SetServiceState(ServiceState state) const {
@@ -202,6 +206,13 @@ FifoWriter ServiceRegion::RxWriter(uint32_t slot) const {
   SlotShared* s = this->slot(slot);
   if (s == nullptr) return {};
   return FifoWriter(&s->rx, mapping_.base() + layout_.RxDataOffset(slot),
+                    layout_.geometry.rx_fifo_bytes, /*trusted_peer=*/false);
+}
+
+FifoReader ServiceRegion::ReleasedRxReader(uint32_t slot) const {
+  SlotShared* s = this->slot(slot);
+  if (s == nullptr) return {};
+  return FifoReader(&s->rx, mapping_.base() + layout_.RxDataOffset(slot),
                     layout_.geometry.rx_fifo_bytes, /*trusted_peer=*/false);
 }
 
@@ -303,6 +314,10 @@ FifoWriter AppRegion::TxWriter(uint32_t slot) const {
   if (s == nullptr) return {};
   return FifoWriter(&s->tx, mapping_.base() + layout_.TxDataOffset(slot),
                     layout_.geometry.tx_fifo_bytes, /*trusted_peer=*/true);
+}
+
+uint64_t AppRegion::adopt_token() const {
+  return Load<uint64_t>(mapping_.base() + offsetof(RegionHeader, adopt_token));
 }
 
 FifoReader AppRegion::RxReader(uint32_t slot) const {

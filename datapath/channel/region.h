@@ -81,6 +81,8 @@ class ServiceRegion {
   const Layout& layout() const { return layout_; }
   uint64_t size() const { return layout_.region_bytes; }
   uint64_t epoch() const { return epoch_; }
+  // The region's adopt token (RegionHeader::adopt_token), from the service's private copy.
+  uint64_t adopt_token() const { return adopt_token_; }
   // The memfd, still owned here: pass it to SendWelcome.
   int fd() const { return memfd_.get(); }
 
@@ -100,20 +102,29 @@ class ServiceRegion {
   // The service's ends of a slot's FIFOs; detached (corrupt) for a slot out of range.
   FifoReader TxReader(uint32_t slot) const;
   FifoWriter RxWriter(uint32_t slot) const;
+  // A reader of the RX FIFO of a slot the app released (kRelease): the bytes it did not read,
+  // for the process that adopts the connection. The app's read index is checked as any index.
+  FifoReader ReleasedRxReader(uint32_t slot) const;
 
   // The whole shared region, for diagnostics and tests. The service reads nothing from it
   // except through the endpoints above.
   std::span<uint8_t> bytes() const { return mapping_.bytes(); }
 
  private:
-  ServiceRegion(RegionMapping mapping, UniqueFd memfd, const Layout& layout, uint64_t epoch)
-      : mapping_(std::move(mapping)), memfd_(std::move(memfd)), layout_(layout), epoch_(epoch) {}
+  ServiceRegion(RegionMapping mapping, UniqueFd memfd, const Layout& layout, uint64_t epoch,
+                uint64_t adopt_token)
+      : mapping_(std::move(mapping)),
+        memfd_(std::move(memfd)),
+        layout_(layout),
+        epoch_(epoch),
+        adopt_token_(adopt_token) {}
   RegionHeader* header() const { return reinterpret_cast<RegionHeader*>(mapping_.base()); }
 
   RegionMapping mapping_;
   UniqueFd memfd_;
   Layout layout_;
   uint64_t epoch_ = 0;
+  uint64_t adopt_token_ = 0;
 };
 
 class AppRegion {
@@ -129,6 +140,9 @@ class AppRegion {
   const Layout& layout() const { return layout_; }
   uint64_t size() const { return layout_.region_bytes; }
   uint64_t epoch() const { return epoch_; }
+  // The region's adopt token: a fork child quotes it in kAdopt (read from the header: the
+  // service checks it against its own copy).
+  uint64_t adopt_token() const;
   ServiceState service_state() const {
     return static_cast<ServiceState>(header()->service_state.load(std::memory_order_acquire));
   }

@@ -28,8 +28,8 @@ int braid_is_braid_fd(int fd) { return Process::Get().Find(fd) != nullptr ? 1 : 
 const char* braid_last_error(void) { return braid::sdk::LastError(); }
 
 const char* braid_version(void) {
-  static_assert(braid::channel::kLayoutVersion == 1, "update the version string");
-  return "1.0.0 (channel layout 1)";
+  static_assert(braid::channel::kLayoutVersion == 2, "update the version string");
+  return "1.0.0 (channel layout 2)";
 }
 
 }  // extern "C"

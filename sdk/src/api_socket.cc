@@ -17,6 +17,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "braid/braid.h"
@@ -345,11 +346,16 @@ int CloseSocket(const std::shared_ptr<Socket>& s) {
       commands.push_back(channel::Command{a->handle, ch.NextCookie(), channel::AbortArgs{}});
     }
     s->accepted.clear();
+    // A connection that existed at a fork may live on in the child (Process::Find).
+    const bool shared =
+        s->state == SocketState::kConnected && Process::Get().forks() != s->forks_at_insert;
     s->state = SocketState::kClosed;
     if (s->released) {
       ch.FreeSlotLocked(s->handle);  // the service let go already
     } else if (s->linger_abort) {
       commands.push_back(channel::Command{s->handle, ch.NextCookie(), channel::AbortArgs{}});
+    } else if (shared) {
+      commands.push_back(channel::Command{s->handle, ch.NextCookie(), channel::ReleaseArgs{}});
     } else {
       commands.push_back(channel::Command{s->handle, ch.NextCookie(), channel::CloseArgs{}});
     }
@@ -926,6 +932,57 @@ int braid_recv_release(int fd, size_t len) {
 }  // extern "C"
 
 namespace braid::sdk {
+
+std::shared_ptr<Socket> AdoptInherited(const std::shared_ptr<Socket>& inherited) {
+  // The inherited socket is read without its channel's mutex: a thread of the parent may have
+  // held it at the fork, and nothing in this process changes that socket any more.
+  if (inherited->state != SocketState::kConnected ||
+      inherited->closed.load(std::memory_order_acquire)) {
+    return inherited;
+  }
+  int error = 0;
+  std::shared_ptr<Channel> ch = Process::Get().ChannelForNewSocket(&error);
+  if (ch == nullptr) return inherited;
+  auto s =
+      std::make_shared<Socket>(ch, inherited->domain, inherited->protocol, inherited->so_protocol);
+  {
+    std::lock_guard lock(ch->mu());
+    uint32_t handle = 0;
+    if (ch->AllocateSlotLocked(s, &handle) != 0) return inherited;
+    s->handle = handle;
+    s->shared = ch->region().slot(channel::HandleIndex(handle));
+  }
+  PendingOp op;
+  const int e = ch->Call(
+      channel::Command{
+          s->handle, 0,
+          channel::AdoptArgs{inherited->channel->region().adopt_token(), inherited->handle}},
+      op);
+  if (e != 0) {
+    std::lock_guard lock(ch->mu());
+    ch->FreeSlotLocked(s->handle);
+    SetLastError("fork: the inherited Braid connection could not move to this process (" +
+                 std::string(std::strerror(e)) + ")");
+    return inherited;
+  }
+  {
+    std::lock_guard lock(ch->mu());
+    s->state = SocketState::kConnected;
+    s->bound = inherited->bound;
+    s->local = inherited->local;
+    s->peer = inherited->peer;
+    s->linger_abort = inherited->linger_abort;
+  }
+  s->fd.store(inherited->fd.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  s->nonblocking.store(inherited->nonblocking.load(std::memory_order_relaxed),
+                       std::memory_order_relaxed);
+  s->rx_shut.store(inherited->rx_shut.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  s->tx_shut.store(inherited->tx_shut.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  s->data_ready.store(true, std::memory_order_release);
+  Process::Get().Replace(inherited, s);
+  ch->Wake();
+  return s;
+}
 
 bool Alias(int fd, int new_fd) {
   if (std::shared_ptr<Socket> s = Process::Get().Find(fd)) {

@@ -104,6 +104,7 @@ void Process::PrepareFork() {
 
 void Process::ParentAfterFork() {
   Process& p = Get();
+  p.forks_.fetch_add(1, std::memory_order_acq_rel);
   p.table_mu_.unlock();
   p.mu_.unlock();
 }
@@ -242,11 +243,30 @@ std::shared_ptr<Channel> Process::ChannelForNewSocket(int* error) {
   }
 }
 
-std::shared_ptr<Socket> Process::Find(int fd) const {
+std::shared_ptr<Socket> Process::Find(int fd) {
   if (fd < 0 || entries_.load(std::memory_order_acquire) == 0) return nullptr;
-  std::shared_lock lock(table_mu_);
-  if (static_cast<size_t>(fd) >= table_.size()) return nullptr;
-  return table_[fd];
+  std::shared_ptr<Socket> s;
+  {
+    std::shared_lock lock(table_mu_);
+    if (static_cast<size_t>(fd) >= table_.size()) return nullptr;
+    s = table_[fd];
+  }
+  if (s != nullptr && s->channel->foreign() &&
+      !s->adopt_tried.exchange(true, std::memory_order_acq_rel)) {
+    return AdoptInherited(s);
+  }
+  return s;
+}
+
+void Process::Replace(const std::shared_ptr<Socket>& from, const std::shared_ptr<Socket>& to) {
+  std::unique_lock lock(table_mu_);
+  to->forks_at_insert = forks_.load(std::memory_order_acquire);
+  for (auto& entry : table_) {
+    if (entry != from) continue;
+    entry = to;
+    --from->fd_refs;
+    ++to->fd_refs;
+  }
 }
 
 void Process::Insert(int fd, std::shared_ptr<Socket> socket) {
@@ -259,6 +279,7 @@ void Process::Insert(int fd, std::shared_ptr<Socket> socket) {
     --table_[fd]->fd_refs;
   }
   ++socket->fd_refs;
+  if (socket->fd_refs == 1) socket->forks_at_insert = forks_.load(std::memory_order_acquire);
   table_[fd] = std::move(socket);
 }
 

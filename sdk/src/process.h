@@ -17,8 +17,12 @@
 //
 // Fork. The child never touches its parent's channel (two producers on one ring would corrupt
 // it): the channel becomes foreign in the child, its unix connection and doorbell are closed
-// there, and the child's calls on inherited Braid sockets fail with ECONNABORTED (closing them
-// only releases the child's descriptor). The child's new sockets attach its own channel.
+// there, and the child's new sockets attach its own channel. An inherited connection moves to
+// the child's channel on the child's first call on it (Find: kAdopt, docs/channel-protocol.md),
+// once the parent closed its copy: the parent's close of a socket that existed at a fork is a
+// kRelease, which the service turns into a close only when no child adopts the connection.
+// What cannot move (a listener, a connection the parent keeps, no service) fails in the child
+// with ECONNABORTED; closing it only releases the child's descriptor.
 #pragma once
 
 #include <atomic>
@@ -53,8 +57,13 @@ class Process {
   // policy. nullptr with *error == 0: make a kernel socket; with an errno: fail with it.
   std::shared_ptr<Channel> ChannelForNewSocket(int* error);
 
-  // The Braid socket behind `fd`, or nullptr for any other descriptor.
-  std::shared_ptr<Socket> Find(int fd) const;
+  // The Braid socket behind `fd`, or nullptr for any other descriptor. In a fork child, an
+  // inherited connection is adopted first (the socket returned is then a new one).
+  std::shared_ptr<Socket> Find(int fd);
+  // Forks this process made (pthread_atfork, parent side).
+  uint64_t forks() const { return forks_.load(std::memory_order_acquire); }
+  // Every descriptor naming `from` names `to` instead.
+  void Replace(const std::shared_ptr<Socket>& from, const std::shared_ptr<Socket>& to);
   void Insert(int fd, std::shared_ptr<Socket> socket);
   // Removes `fd` from the table (before the caller closes the kernel descriptor, so that the
   // number cannot be reused while it still names the socket). *last: no other descriptor
@@ -87,7 +96,12 @@ class Process {
   std::unordered_map<int, std::shared_ptr<EpollSet>> epolls_;
   // Lets calls on kernel descriptors skip the lock while no Braid descriptor exists.
   std::atomic<size_t> entries_{0};
+  std::atomic<uint64_t> forks_{0};
 };
+
+// A fork child's first call on an inherited connection: moves it to this process's channel
+// (kAdopt) and returns the socket that now stands for it, or `inherited` when it cannot move.
+std::shared_ptr<Socket> AdoptInherited(const std::shared_ptr<Socket>& inherited);
 
 // braid_last_error's text for the calling thread.
 void SetLastError(const std::string& message);

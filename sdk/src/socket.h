@@ -58,6 +58,11 @@ class Socket {
   std::atomic<bool> rx_shut{false};      // shutdown(SHUT_RD)
   std::atomic<bool> tx_shut{false};      // shutdown(SHUT_WR)
   std::atomic<bool> closed{false};       // the app closed it: waiters give up
+  // A fork child tried to adopt it (once: a refusal is final).
+  std::atomic<bool> adopt_tried{false};
+  // Process::forks() when the socket got its first descriptor: a fork since then shares it
+  // with a child, and close releases it (kRelease) instead. Guarded by Process's table lock.
+  uint64_t forks_at_insert = 0;
   // Bumped for every event on this socket but kReadable/kWritable: with the FIFO indices, what
   // epoll's edge-triggered mode compares to find a new edge.
   std::atomic<uint32_t> event_seq{0};

@@ -1,8 +1,11 @@
 #include "datapath/channel/service/service.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 // The kernel's layouts of TCP_INFO and MPTCP_INFO (linux-libc-dev), which apps read back.
 #include <linux/mptcp.h>
 #include <linux/tcp.h>
@@ -56,6 +59,7 @@ uint64_t Key(uint8_t api, uint32_t index) { return (uint64_t{api} << 32) | index
 enum class SlotState : uint8_t {
   kFree,
   kAcceptPending,  // posted with kAcceptInto: waits for a connection
+  kAdoptPending,   // kAdopt: waits for the owner's kRelease of the connection
   kOpen,           // kOpen done
   kBound,          // kBind done
   kListening,
@@ -101,6 +105,18 @@ struct Slot {
   bool rx_full = false;     // the RX FIFO was full: kRxSpace resumes
   FifoReader tx;
   FifoWriter rx;
+  // kRelease: the app let go after a fork; a child may adopt the connection until the deadline.
+  bool released = false;
+  uint64_t release_cookie = 0;
+  tcp::Instant release_deadline{};
+  // An adopted connection's bytes its previous owner wrote that the socket had not taken yet:
+  // they go before the TX FIFO's.
+  std::vector<uint8_t> carry_tx;
+  // kAdoptPending: the connection asked for.
+  uint64_t adopt_token = 0;
+  uint32_t adopt_handle = 0;
+  uint64_t adopt_cookie = 0;
+  tcp::Instant adopt_deadline{};
   // Listener.
   uint32_t backlog = 0;
   std::deque<uint32_t> posted;        // kAcceptInto slots, oldest first
@@ -437,7 +453,10 @@ class AppSession {
     const uint32_t index = HandleIndex(handle);
     if (index >= slots.size()) return nullptr;
     Slot& slot = slots[index];
-    if (slot.state == SlotState::kFree || slot.state == SlotState::kAcceptPending) return nullptr;
+    if (slot.state == SlotState::kFree || slot.state == SlotState::kAcceptPending ||
+        slot.state == SlotState::kAdoptPending) {
+      return nullptr;
+    }
     if (slot.generation != HandleGeneration(handle)) return nullptr;
     return &slot;
   }
@@ -459,6 +478,9 @@ class AppSession {
   bool orphaned = false;              // ServeOrphan took over the session
   bool orphan_commands_done = false;  // the dead app's command ring is empty
   tcp::Instant orphan_deadline{};
+  uint32_t released = 0;  // slots with Slot::released
+  uint32_t adopting = 0;  // slots in kAdoptPending
+  std::chrono::steady_clock::time_point next_children_check{};
   bool ending = false;
   ServiceCounter end_reason = ServiceCounter::kAppHangups;
 
@@ -678,6 +700,7 @@ bool ChannelService::Poll(tcp::Instant now) {
   }
   for (const auto& s : sessions_) {
     if (s->ending) continue;
+    if (s->released > 0 || s->adopting > 0) CheckAdoptions(*s, now);
     if (s->hung_up ? ServeOrphan(*s, now) : ServeSession(*s, now)) work = true;
   }
   for (size_t i = sessions_.size(); i-- > 0;) {
@@ -713,7 +736,7 @@ bool ChannelService::TakeCommands(AppSession& s, uint32_t budget, bool orphan, t
       if (orphan) {
         const Op op = command.op();
         if (op == Op::kOpen || op == Op::kBind || op == Op::kListen || op == Op::kConnect ||
-            op == Op::kAcceptInto) {
+            op == Op::kAcceptInto || op == Op::kAdopt) {
           Count(ServiceCounter::kOrphanCommandsIgnored);
           continue;
         }
@@ -768,7 +791,14 @@ bool ChannelService::ServeOrphan(AppSession& s, tcp::Instant now) {
     for (uint32_t i = 0; i < s.slots.size(); ++i) {
       Slot& slot = s.slots[i];
       if (slot.state == SlotState::kListening) CloseListener(s, i);
-      if (slot.state != SlotState::kClosing && slot.HasConnection()) ResetConnection(s, i, now);
+      if (slot.state == SlotState::kAdoptPending) {
+        slot.state = SlotState::kFree;
+        --s.adopting;
+      }
+      // A released connection still waits for the dead app's fork child.
+      if (slot.state != SlotState::kClosing && !slot.released && slot.HasConnection()) {
+        ResetConnection(s, i, now);
+      }
     }
     work = true;
   }
@@ -777,7 +807,7 @@ bool ChannelService::ServeOrphan(AppSession& s, tcp::Instant now) {
     ServeDirty(s, now);
   }
   bool closing = false;
-  for (const Slot& slot : s.slots) closing |= slot.state == SlotState::kClosing;
+  for (const Slot& slot : s.slots) closing |= slot.state == SlotState::kClosing || slot.released;
   if (!closing) {
     s.End(ServiceCounter::kAppHangups);
   } else if (now >= s.orphan_deadline) {
@@ -862,6 +892,10 @@ void ChannelService::Execute(AppSession& s, const Command& c, tcp::Instant now) 
     ExecOpen(s, c);
     return;
   }
+  if (c.op() == Op::kAdopt) {
+    ExecAdopt(s, c, now);
+    return;
+  }
   Slot* slot = s.Owned(c.handle);
   if (slot == nullptr) {
     Count(ServiceCounter::kBadHandleCommands);
@@ -918,6 +952,11 @@ void ChannelService::Execute(AppSession& s, const Command& c, tcp::Instant now) 
       break;
     case Op::kGetInfo:
       ExecGetInfo(s, index, c);
+      break;
+    case Op::kRelease:
+      ExecRelease(s, index, c, now);
+      break;
+    case Op::kAdopt:
       break;
   }
 }
@@ -1579,6 +1618,7 @@ void ChannelService::Release(AppSession& s, uint32_t index, uint64_t cookie, int
   Slot& slot = s.slots[index];
   const uint32_t handle = s.Handle(index);
   const uint32_t generation = slot.generation;
+  if (slot.released) --s.released;
   slot = Slot{};
   slot.generation = generation;
   slot.used = true;
@@ -1589,6 +1629,207 @@ void ChannelService::Release(AppSession& s, uint32_t index, uint64_t cookie, int
 }
 
 // ---------------------------------------------------------------------------------------------
+// Fork: a connection moves from the process that accepted (or opened) it to a fork child.
+
+namespace {
+
+// Whether the process has a child, from /proc/<pid>/task/<tid>/children; true when that cannot
+// be read (no such process in this pid namespace, or a kernel without the file): the caller then
+// waits for its deadline instead.
+bool HasChildren(pid_t pid) {
+  const std::string task = "/proc/" + std::to_string(pid) + "/task";
+  DIR* dir = ::opendir(task.c_str());
+  if (dir == nullptr) return true;
+  bool children = false;
+  bool unknown = false;
+  while (const dirent* e = ::readdir(dir)) {
+    if (e->d_name[0] == '.') continue;
+    const std::string path = task + "/" + e->d_name + "/children";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      unknown |= errno != ENOENT;  // a thread that just ended is no answer
+      continue;
+    }
+    char byte;
+    const ssize_t n = ::read(fd, &byte, 1);
+    ::close(fd);
+    if (n < 0) unknown = true;
+    if (n > 0) children = true;
+    if (children) break;
+  }
+  ::closedir(dir);
+  return children || unknown;
+}
+
+}  // namespace
+
+AppSession* ChannelService::SessionByToken(uint64_t token) {
+  for (const auto& s : sessions_) {
+    if (s->region.adopt_token() == token && !s->ending) return s.get();
+  }
+  return nullptr;
+}
+
+void ChannelService::ExecRelease(AppSession& s, uint32_t index, const Command& c,
+                                 tcp::Instant now) {
+  Slot& slot = s.slots[index];
+  if (slot.released) {
+    Count(ServiceCounter::kWrongStateCommands);
+    s.Done(c.handle, c.cookie, Op::kRelease, EINVAL);
+    return;
+  }
+  if (slot.state != SlotState::kConnected) {
+    // Nothing a child could take over: a plain close.
+    ExecClose(s, index, c, /*abort=*/false, now);
+    return;
+  }
+  slot.released = true;
+  slot.release_cookie = c.cookie;
+  slot.release_deadline = now + limits_.adopt_window;
+  ++s.released;
+  s.next_children_check = {};
+  Count(ServiceCounter::kReleased);
+  // A child that asked before the parent let go gets the connection now.
+  const uint64_t token = s.region.adopt_token();
+  for (const auto& t : sessions_) {
+    if (t->adopting == 0) continue;
+    for (uint32_t j = 0; j < t->slots.size(); ++j) {
+      const Slot& want = t->slots[j];
+      if (want.state == SlotState::kAdoptPending && want.adopt_token == token &&
+          want.adopt_handle == c.handle) {
+        CompleteAdopt(s, index, *t, j);
+        return;
+      }
+    }
+  }
+}
+
+void ChannelService::ExecAdopt(AppSession& s, const Command& c, tcp::Instant now) {
+  const uint32_t index = HandleIndex(c.handle);
+  const uint32_t generation = HandleGeneration(c.handle);
+  if (index >= s.slots.size() || s.slots[index].state != SlotState::kFree ||
+      (s.slots[index].used && s.slots[index].generation == generation)) {
+    Count(ServiceCounter::kBadHandleCommands);
+    s.Done(c.handle, c.cookie, Op::kAdopt, EBADF);
+    return;
+  }
+  const AdoptArgs& a = std::get<AdoptArgs>(c.args);
+  AppSession* owner = SessionByToken(a.owner_token);
+  const Slot* from = owner != nullptr ? owner->Owned(a.owner_handle) : nullptr;
+  // Connections only: a listener shared by several processes is not one socket the service
+  // could hand to one of them.
+  if (owner == &s || from == nullptr || from->state != SlotState::kConnected) {
+    Count(ServiceCounter::kAdoptRefused);
+    s.Done(c.handle, c.cookie, Op::kAdopt, from == nullptr || owner == &s ? EBADF : ENOTCONN);
+    return;
+  }
+  Slot& slot = s.slots[index];
+  slot = Slot{};
+  slot.state = SlotState::kAdoptPending;
+  slot.generation = generation;
+  slot.used = true;
+  slot.adopt_token = a.owner_token;
+  slot.adopt_handle = a.owner_handle;
+  slot.adopt_cookie = c.cookie;
+  slot.adopt_deadline = now + limits_.adopt_window;
+  ++s.adopting;
+  if (from->released) CompleteAdopt(*owner, HandleIndex(a.owner_handle), s, index);
+}
+
+void ChannelService::CompleteAdopt(AppSession& owner, uint32_t owner_index, AppSession& s,
+                                   uint32_t index) {
+  Slot& from = owner.slots[owner_index];
+  Slot& to = s.slots[index];
+  --s.adopting;
+  const uint32_t generation = to.generation;
+  const uint64_t cookie = to.adopt_cookie;
+  s.region.ResetSlot(index);
+  to = Slot{};
+  to.state = SlotState::kConnected;
+  to.generation = generation;
+  to.used = true;
+  to.family = from.family;
+  to.protocol = from.protocol;
+  to.api = from.api;
+  to.socket = from.socket;
+  to.local = from.local;
+  to.config = from.config;
+  to.options = from.options;
+  to.so_error = from.so_error;
+  to.fin_received = from.fin_received;
+  to.read_shut = from.read_shut;
+  to.write_shut = from.write_shut;
+  to.fin_sent = from.fin_sent;
+  to.tx = s.region.TxReader(index);
+  to.rx = s.region.RxWriter(index);
+  // What the owner wrote and the socket has not taken goes first; then what the owner never
+  // read is the child's to read. A FIFO the owner corrupted ends the owner's session, not this.
+  to.carry_tx = std::move(from.carry_tx);
+  for (;;) {
+    const FifoReadSpans spans = from.tx.ReadableSpans();
+    if (from.tx.corrupt() || spans.size() == 0) break;
+    to.carry_tx.insert(to.carry_tx.end(), spans.first.begin(), spans.first.end());
+    if (from.tx.Consume(spans.first.size()).corrupt) break;
+  }
+  FifoReader unread = owner.region.ReleasedRxReader(owner_index);
+  size_t moved = 0;
+  for (;;) {
+    const FifoReadSpans spans = unread.ReadableSpans();
+    if (unread.corrupt() || spans.size() == 0) break;
+    const FifoResult w = to.rx.Write(spans.first);
+    moved += w.bytes;
+    if (w.bytes < spans.first.size() || unread.Consume(w.bytes).corrupt) break;
+  }
+  if (from.tx.corrupt() || unread.corrupt()) owner.End(ServiceCounter::kCorruptFifo);
+  if (SocketRef* ref = FindSocket(to.api, to.socket)) {
+    ref->session = &s;
+    ref->slot = index;
+  }
+  from.socket = {};
+  Release(owner, owner_index, from.release_cookie, 0);
+  Count(ServiceCounter::kAdopted);
+  s.Done(MakeHandle(index, generation), cookie, Op::kAdopt, 0);
+  if (moved > 0) {
+    s.region.slot(index)->rx_pending.store(1, std::memory_order_seq_cst);
+    s.Push(Event{s.Handle(index), 0, 0, ReadableArgs{}});
+  }
+  // Its TX carry, and the peer's FIN if one came (kPeerClosed is the child's to see again).
+  s.MarkDirty(index);
+}
+
+void ChannelService::CheckAdoptions(AppSession& s, tcp::Instant now) {
+  for (uint32_t i = 0; i < s.slots.size() && s.adopting > 0; ++i) {
+    Slot& slot = s.slots[i];
+    if (slot.state != SlotState::kAdoptPending) continue;
+    AppSession* owner = SessionByToken(slot.adopt_token);
+    const Slot* from = owner != nullptr ? owner->Owned(slot.adopt_handle) : nullptr;
+    const bool gone = from == nullptr || from->state != SlotState::kConnected;
+    if (!gone && now < slot.adopt_deadline) continue;
+    slot.state = SlotState::kFree;
+    --s.adopting;
+    Count(ServiceCounter::kAdoptRefused);
+    s.Done(s.Handle(i), slot.adopt_cookie, Op::kAdopt, gone ? ECONNABORTED : ETIMEDOUT);
+  }
+  if (s.released == 0) return;
+  bool childless = false;
+  const SteadyClock::time_point real_now = SteadyClock::now();
+  if (real_now >= s.next_children_check) {
+    s.next_children_check = real_now + std::chrono::milliseconds(100);
+    childless = !HasChildren(s.peer.pid);
+  }
+  for (uint32_t i = 0; i < s.slots.size() && s.released > 0; ++i) {
+    Slot& slot = s.slots[i];
+    if (!slot.released || slot.state != SlotState::kConnected) continue;
+    if (!childless && now < slot.release_deadline) continue;
+    // Nobody took it over: the owner's close goes ahead.
+    slot.released = false;
+    --s.released;
+    Count(ServiceCounter::kReleasesClosed);
+    ExecClose(s, i, Command{s.Handle(i), slot.release_cookie, CloseArgs{}}, /*abort=*/false, now);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Moving bytes.
 
 void ChannelService::ServeSlot(AppSession& s, uint32_t index, tcp::Instant now) {
@@ -1596,13 +1837,15 @@ void ChannelService::ServeSlot(AppSession& s, uint32_t index, tcp::Instant now) 
   switch (slot.state) {
     case SlotState::kConnected:
       DrainTx(s, index, now);
-      if (!s.ending) FillRx(s, index, now);
+      // A released connection's bytes stay in the socket for the child that adopts it.
+      if (!s.ending && !slot.released) FillRx(s, index, now);
       break;
     case SlotState::kClosing: {
       DrainTx(s, index, now);
       if (s.ending || slot.state != SlotState::kClosing) break;
       // Closed once the last byte went to the socket: the FIN follows it.
-      if (!slot.tx_blocked && slot.tx.Readable() == 0 && !slot.tx.corrupt()) {
+      if (!slot.tx_blocked && slot.carry_tx.empty() && slot.tx.Readable() == 0 &&
+          !slot.tx.corrupt()) {
         tcp::SocketApi& api = Api(slot.api);
         if (slot.HasConnection()) {
           (void)api.Close(slot.socket, now);
@@ -1639,6 +1882,17 @@ void ChannelService::DrainTx(AppSession& s, uint32_t index, tcp::Instant now) {
   slot.tx_blocked = false;
   size_t moved = 0;
   bool writable = false;
+  if (!slot.carry_tx.empty() && !slot.fin_sent) {
+    const size_t n = api.Send(slot.socket, slot.carry_tx, now);
+    slot.carry_tx.erase(slot.carry_tx.begin(),
+                        slot.carry_tx.begin() + static_cast<std::ptrdiff_t>(n));
+    moved += n;
+    if (!slot.carry_tx.empty()) {
+      slot.tx_blocked = true;  // OnWritable brings the slot back
+      Count(ServiceCounter::kTxBytes, moved);
+      return;
+    }
+  }
   for (;;) {
     const FifoReadSpans spans = slot.tx.ReadableSpans();
     if (slot.tx.corrupt()) {
@@ -1677,7 +1931,8 @@ void ChannelService::DrainTx(AppSession& s, uint32_t index, tcp::Instant now) {
   Count(ServiceCounter::kTxBytes, moved);
   // The app found the FIFO full (its write came back short): tell it there is room again.
   if (writable) s.Push(Event{s.Handle(index), 0, 0, WritableArgs{}});
-  if (slot.write_shut && !slot.fin_sent && !slot.tx_blocked && slot.tx.Readable() == 0) {
+  if (slot.write_shut && !slot.fin_sent && !slot.tx_blocked && slot.carry_tx.empty() &&
+      slot.tx.Readable() == 0) {
     (void)api.Shutdown(slot.socket, now);  // FIN (DATA_FIN) after the last byte
     slot.fin_sent = true;
   }
@@ -1822,6 +2077,10 @@ void ChannelService::OnError(uint8_t api, tcp::SocketId socket, tcp::SocketError
     Release(s, index, slot.close_cookie, err);
     return;
   }
+  if (slot.released) {
+    Release(s, index, slot.release_cookie, err);
+    return;
+  }
   slot.state = SlotState::kDead;
   s.Push(Event{s.Handle(index), 0, err, ErrorArgs{}});
 }
@@ -1851,6 +2110,8 @@ void ChannelService::OnClosed(uint8_t api, tcp::SocketId socket) {
         }
         if (slot.state == SlotState::kClosing) {
           Release(s, ref->slot, slot.close_cookie, 0);
+        } else if (slot.released) {
+          Release(s, ref->slot, slot.release_cookie, 0);
         } else {
           slot.state = SlotState::kDead;
         }

@@ -87,6 +87,10 @@ struct ServiceLimits {
   // after it they are reset. The kernel keeps a dead process's closed sockets for minutes
   // (tcp_orphan_retries); a region is much more memory than a socket buffer.
   tcp::Duration orphan_linger = std::chrono::seconds(30);
+  // How long a released connection (kRelease: its owner forked, then closed it) waits for a
+  // fork child to adopt it (kAdopt), and a kAdopt for its owner's release. A released
+  // connection closes sooner when its owner has no child process left.
+  tcp::Duration adopt_window = std::chrono::seconds(5);
 
   // InvalidArgument naming the field for zeros.
   absl::Status Validate() const;
@@ -194,6 +198,14 @@ class ChannelService final : public runtime::WakeSources {
   void ExecSetOpt(AppSession& s, uint32_t index, const Command& c);
   void ExecGetOpt(AppSession& s, uint32_t index, const Command& c);
   void ExecGetInfo(AppSession& s, uint32_t index, const Command& c);
+  void ExecRelease(AppSession& s, uint32_t index, const Command& c, tcp::Instant now);
+  void ExecAdopt(AppSession& s, const Command& c, tcp::Instant now);
+  // Fork: moves the released connection (owner, owner_index) into `s`'s pending slot `index`.
+  void CompleteAdopt(AppSession& owner, uint32_t owner_index, AppSession& s, uint32_t index);
+  // Released connections nobody adopted in time (or whose owner has no child left) close;
+  // kAdopts that waited too long fail.
+  void CheckAdoptions(AppSession& s, tcp::Instant now);
+  AppSession* SessionByToken(uint64_t token);
 
   // Slots.
   void ServeSlot(AppSession& s, uint32_t index, tcp::Instant now);

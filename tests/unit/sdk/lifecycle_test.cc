@@ -148,7 +148,7 @@ class VersionMismatchTest : public SdkTest {
 TEST_F(VersionMismatchTest, RefusedWithBothVersionsNamed) {
   path_ = TestPath("old");
   LoopbackOptions options;
-  options.refuse_as_layout_version = 2;
+  options.refuse_as_layout_version = channel::kLayoutVersion + 1;
   auto service = LoopbackService::Start(path_, options);
   ASSERT_TRUE(service.ok());
   service_ = std::move(*service);
@@ -156,8 +156,9 @@ TEST_F(VersionMismatchTest, RefusedWithBothVersionsNamed) {
   EXPECT_EQ(braid_init(&c), -1);
   EXPECT_EQ(errno, EPROTO);
   const std::string message = braid_last_error();
-  EXPECT_NE(message.find("layout 2"), std::string::npos) << message;
-  EXPECT_NE(message.find("speaks 1"), std::string::npos) << message;
+  const uint32_t version = channel::kLayoutVersion;
+  EXPECT_NE(message.find("layout " + std::to_string(version + 1)), std::string::npos) << message;
+  EXPECT_NE(message.find("speaks " + std::to_string(version)), std::string::npos) << message;
   EXPECT_EQ(braid_attached(), 0);
   // The kernel policy still gives working (kernel) sockets.
   const int fd = braid_socket(AF_INET, SOCK_STREAM, 0);

@@ -411,6 +411,7 @@ struct LoopbackService::Engine {
       }
       case Op::kClose:
       case Op::kAbort:
+      case Op::kRelease:  // no fork children here: the release is a close
         if (s.state == SlotState::kClosing) return;
         return Close(app_index, index, c.cookie, c.op() == Op::kAbort);
       case Op::kSetOpt: {
@@ -438,6 +439,8 @@ struct LoopbackService::Engine {
         }
         return Emit(a, Event{c.handle, c.cookie, 0, info});
       }
+      case Op::kAdopt:  // connections never move between processes here
+        return Done(a, c.handle, c.cookie, Op::kAdopt, EOPNOTSUPP);
       case Op::kOpen:
         return;
     }

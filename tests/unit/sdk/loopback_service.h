@@ -6,6 +6,8 @@
 // FIFO, with the coalescing flags, kReadable/kWritable/kRxSpace back-pressure, FIN, resets and
 // the sleep protocol. Addresses are loopback only (127.0.0.1, ::1 or any); ports are its own.
 //
+// Connections never move between processes: kRelease is a close, kAdopt is refused.
+//
 // Tests can make it misbehave: Die() (a crash: every descriptor closed without a word), Stop()
 // (a clean stop: service_state kGone, a ring, then the same), InjectMalformedEvent(), or refuse
 // every hello as a service of another layout version.

@@ -185,17 +185,18 @@ TEST(Handover, VersionMismatchIsRefusedWithTheMessage) {
   auto listener = ChannelListener::Bind(path);
   ASSERT_TRUE(listener.ok());
   ConnectOptions newer;
-  newer.layout_version = 2;
+  newer.layout_version = kLayoutVersion + 1;
   Client client(path, newer);
   auto hello = Serve(*listener);
   ASSERT_TRUE(hello.ok()) << hello.status();
-  ASSERT_EQ(hello->hello.layout_version, 2u);
+  ASSERT_EQ(hello->hello.layout_version, kLayoutVersion + 1);
   ASSERT_TRUE(SendRefusal(hello->fd.get(), VersionRefusal(hello->hello.layout_version)).ok());
   auto& result = client.Result();
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(result.status().message(),
-            "Braid service speaks channel layout 1, this library speaks 2");
+            "Braid service speaks channel layout " + std::to_string(kLayoutVersion) +
+                ", this library speaks " + std::to_string(kLayoutVersion + 1));
 }
 
 // A hello of another version is parsed from the frozen prefix alone, however long it is.
@@ -239,12 +240,15 @@ TEST(Handover, ClientRejectsMalformedAnswers) {
     absl::StatusCode code;
     const char* message;
   };
+  const std::string other_version = "Braid service speaks channel layout " +
+                                    std::to_string(kLayoutVersion + 1) + ", this library speaks " +
+                                    std::to_string(kLayoutVersion);
   const std::vector<Case> cases = {
       {"other version",
-       WelcomeBytes(size, 2),
+       WelcomeBytes(size, kLayoutVersion + 1),
        {memfd, bell},
        absl::StatusCode::kFailedPrecondition,
-       "Braid service speaks channel layout 2, this library speaks 1"},
+       other_version.c_str()},
       {"one descriptor", WelcomeBytes(size), {memfd}, absl::StatusCode::kDataLoss, nullptr},
       {"three descriptors",
        WelcomeBytes(size),

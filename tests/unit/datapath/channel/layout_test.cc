@@ -186,6 +186,8 @@ std::vector<Command> SampleCommands() {
       {MakeHandle(3, 9), 25, GetOptArgs{SOL_SOCKET, SO_ERROR, 4}},
       {MakeHandle(3, 9), 26, GetInfoArgs{InfoKind::kConnection}},
       {MakeHandle(3, 9), ~uint64_t{0}, GetInfoArgs{InfoKind::kPeerAddress}},
+      {MakeHandle(3, 9), 30, ReleaseArgs{}},
+      {MakeHandle(5, 2), 31, AdoptArgs{0x0123456789abcdefULL, MakeHandle(3, 9)}},
   };
 }
 
@@ -325,6 +327,7 @@ TEST(Records, DecodeCommandRejectsEachMalformedField) {
 
   EXPECT_EQ(Decode(Encoded({1, 0, AcceptIntoArgs{MakeHandle(kMaxSlots, 1)}})),
             RecordError::kBadHandle);
+  EXPECT_EQ(Decode(Encoded({1, 0, AdoptArgs{7, kNoHandle}})), RecordError::kBadHandle);
   EXPECT_EQ(Decode(Encoded({1, 0, ShutdownArgs{3}})), RecordError::kBadValue);
   EXPECT_EQ(Decode(Encoded({1, 0, GetInfoArgs{static_cast<InfoKind>(kInfoKindCount)}})),
             RecordError::kBadValue);

@@ -212,10 +212,12 @@ TEST_F(AttachDamage, WrongMagic) {
 }
 
 TEST_F(AttachDamage, OtherLayoutVersionNamesBoth) {
-  header()->version = 2;
+  header()->version = kLayoutVersion + 1;
   const absl::Status s = AttachStatus();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_EQ(s.message(), "Braid service speaks channel layout 2, this library speaks 1");
+  EXPECT_EQ(s.message(), "Braid service speaks channel layout " +
+                             std::to_string(kLayoutVersion + 1) + ", this library speaks " +
+                             std::to_string(kLayoutVersion));
 }
 
 TEST_F(AttachDamage, HeaderSize) {

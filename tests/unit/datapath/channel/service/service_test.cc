@@ -715,6 +715,96 @@ TEST_P(ServiceTest, ADeadAppsClosedSocketsLingerOnlySoLong) {
   ASSERT_TRUE(Drive([&] { return peer_->conn(0).error; }));
 }
 
+// Fork per connection: the parent released the connection it accepted, its child adopts it and
+// carries on, with the bytes the parent neither read nor had sent, in order.
+TEST_P(ServiceTest, AForkChildAdoptsTheConnectionItsParentReleased) {
+  peer_->Listen(5007);
+  auto parent = Attach("parent");
+  auto child = Attach("child");
+  ASSERT_NE(parent, nullptr);
+  ASSERT_NE(child, nullptr);
+  const uint32_t h = ConnectToPeer(*parent, 5007);
+  ASSERT_TRUE(Drive([&] { return peer_->count() == 1; }));
+  PeerApp::Conn& peer = peer_->conn(0);
+  peer.to_send = 3000;
+  peer.seed = 8;
+  ASSERT_TRUE(Drive([&] { return parent->Has(h, EventKind::kReadable); }));
+  Bytes first(1000);
+  first.resize(parent->Read(h, first));  // the parent read some, not all
+  ASSERT_GT(first.size(), 0u);
+  Bytes out(40000);
+  for (size_t i = 0; i < out.size(); ++i) out[i] = Pattern(i, 9);
+  ASSERT_EQ(parent->Write(h, std::span(out).first(20000)), 20000u);
+
+  // The child asks first: the adoption waits for the parent's release.
+  const uint32_t c = child->NewHandle();
+  const uint64_t adopt = child->Push(c, AdoptArgs{parent->region().adopt_token(), h});
+  for (int i = 0; i < 20; ++i) service_->Poll(net_.now());
+  EXPECT_FALSE(child->TakeAnswer(adopt).has_value());
+  const uint64_t release = parent->Push(h, ReleaseArgs{});
+  std::optional<Event> adopted;
+  ASSERT_TRUE(Drive([&] { return (adopted = child->TakeAnswer(adopt)).has_value(); }));
+  EXPECT_EQ(adopted->kind(), EventKind::kDone);
+  EXPECT_EQ(adopted->error, 0);
+  std::optional<Event> closed;
+  ASSERT_TRUE(Drive([&] { return (closed = parent->TakeAnswer(release)).has_value(); }));
+  EXPECT_EQ(closed->kind(), EventKind::kClosed);
+  EXPECT_EQ(Counter(ServiceCounter::kAdopted), 1u);
+
+  // The child reads what the parent left and everything after; writes after the parent's.
+  Bytes got(first);
+  size_t written = 20000;
+  ASSERT_TRUE(Drive([&] { return got.size() == 3000 && written == out.size(); },
+                    [&] {
+                      ReadAll(*child, c, got);
+                      written += child->Write(c, std::span(out).subspan(written));
+                    }));
+  EXPECT_TRUE(MatchesPattern(got, 8));
+  EXPECT_EQ(Answer(*child, c, ShutdownArgs{SHUT_WR}).error, 0);
+  ASSERT_TRUE(Drive([&] { return peer.fin; }));
+  EXPECT_EQ(peer.received, out);
+  EXPECT_FALSE(peer.error);
+  // The old handle is the parent's no more.
+  EXPECT_EQ(Answer(*parent, h, GetInfoArgs{InfoKind::kLocalAddress}).error, EBADF);
+}
+
+// A release nobody adopts is a close (the test process has no child: at once); kAdopt of what
+// is not a released connection of another region is refused.
+TEST_P(ServiceTest, ReleaseWithoutAdopterClosesAndBadAdoptionsAreRefused) {
+  peer_->Listen(5008);
+  auto owner = Attach("owner");
+  auto other = Attach("other");
+  ASSERT_NE(owner, nullptr);
+  ASSERT_NE(other, nullptr);
+  const uint32_t h = ConnectToPeer(*owner, 5008);
+  const uint32_t l = Open(*owner);
+  EXPECT_EQ(Answer(*owner, l, ListenArgs{4}).error, 0);
+  ASSERT_TRUE(Drive([&] { return peer_->count() == 1; }));
+  const uint64_t token = owner->region().adopt_token();
+  auto refused = [&](AppDriver& app, uint64_t t, uint32_t handle) {
+    const uint32_t n = app.NewHandle();
+    const Event e = Answer(app, n, AdoptArgs{t, handle});
+    app.Free(n);
+    return e.error;
+  };
+  EXPECT_EQ(refused(*other, token ^ 1, h), EBADF);             // no such region
+  EXPECT_EQ(refused(*other, token, MakeHandle(9, 1)), EBADF);  // no such socket
+  EXPECT_EQ(refused(*other, token, l), ENOTCONN);              // a listener
+  EXPECT_EQ(refused(*owner, token, h), EBADF);                 // its own
+  EXPECT_EQ(Counter(ServiceCounter::kAdoptRefused), 4u);
+
+  const uint64_t release = owner->Push(h, ReleaseArgs{});
+  std::optional<Event> closed;
+  ASSERT_TRUE(Drive([&] { return (closed = owner->TakeAnswer(release)).has_value(); },
+                    [] { std::this_thread::sleep_for(50us); }));
+  EXPECT_EQ(closed->kind(), EventKind::kClosed);
+  ASSERT_TRUE(Drive([&] { return peer_->conn(0).fin || peer_->conn(0).error; }))
+      << Counter(ServiceCounter::kSocketsReset) << " resets";
+  EXPECT_FALSE(peer_->conn(0).error);
+  EXPECT_EQ(Counter(ServiceCounter::kReleasesClosed), 1u);
+  EXPECT_EQ(Counter(ServiceCounter::kAdopted), 0u);
+}
+
 TEST_P(ServiceTest, SocketOptionsRoundTripAndInfoComesInRecords) {
   peer_->Listen(5005);
   auto app = Attach("options");
