@@ -448,6 +448,26 @@ class AppSession {
 
   uint32_t Handle(uint32_t index) const { return MakeHandle(index, slots[index].generation); }
 
+  // Whether the app may take the slot `handle` names for a new socket (kOpen, kAcceptInto,
+  // kAdopt): free, and not at the generation it last had, so that a stale handle never names
+  // the new socket.
+  bool Claimable(uint32_t handle) const {
+    const uint32_t index = HandleIndex(handle);
+    if (index >= slots.size()) return false;
+    const Slot& slot = slots[index];
+    return slot.state == SlotState::kFree &&
+           !(slot.used && slot.generation == HandleGeneration(handle));
+  }
+  // Starts the slot `handle` names afresh in `state`.
+  Slot& Claim(uint32_t handle, SlotState state) {
+    Slot& slot = slots[HandleIndex(handle)];
+    slot = Slot{};
+    slot.state = state;
+    slot.generation = HandleGeneration(handle);
+    slot.used = true;
+    return slot;
+  }
+
   // The slot `handle` names when the app owns it (in use, same generation), else nullptr.
   Slot* Owned(uint32_t handle) {
     const uint32_t index = HandleIndex(handle);
@@ -962,22 +982,15 @@ void ChannelService::Execute(AppSession& s, const Command& c, tcp::Instant now) 
 }
 
 void ChannelService::ExecOpen(AppSession& s, const Command& c) {
-  const uint32_t index = HandleIndex(c.handle);
-  const uint32_t generation = HandleGeneration(c.handle);
-  // The app picks the slot and bumps its generation; a slot in use, or a handle that repeats the
-  // last generation of the slot, is refused.
-  if (index >= s.slots.size() || s.slots[index].state != SlotState::kFree ||
-      (s.slots[index].used && s.slots[index].generation == generation)) {
+  // The app picks the slot and bumps its generation.
+  if (!s.Claimable(c.handle)) {
     Count(ServiceCounter::kBadHandleCommands);
     s.Done(c.handle, c.cookie, Op::kOpen, EBADF);
     return;
   }
+  const uint32_t index = HandleIndex(c.handle);
   const OpenArgs& a = std::get<OpenArgs>(c.args);
-  Slot& slot = s.slots[index];
-  slot = Slot{};
-  slot.state = SlotState::kOpen;
-  slot.generation = generation;
-  slot.used = true;
+  Slot& slot = s.Claim(c.handle, SlotState::kOpen);
   slot.family = a.family;
   slot.protocol = a.protocol;
   slot.api = a.protocol == Protocol::kMptcp && apis_.mptcp != nullptr ? kApiMptcp : kApiTcp;
@@ -1065,10 +1078,7 @@ void ChannelService::ExecAcceptInto(AppSession& s, uint32_t index, const Command
     s.Done(c.handle, c.cookie, Op::kAcceptInto, EINVAL);
     return;
   }
-  const uint32_t new_index = HandleIndex(new_handle);
-  const uint32_t new_generation = HandleGeneration(new_handle);
-  if (new_index >= s.slots.size() || s.slots[new_index].state != SlotState::kFree ||
-      (s.slots[new_index].used && s.slots[new_index].generation == new_generation)) {
+  if (!s.Claimable(new_handle)) {
     Count(ServiceCounter::kBadHandleCommands);
     s.Done(c.handle, c.cookie, Op::kAcceptInto, EBADF);
     return;
@@ -1077,11 +1087,8 @@ void ChannelService::ExecAcceptInto(AppSession& s, uint32_t index, const Command
     s.Done(c.handle, c.cookie, Op::kAcceptInto, EINVAL);
     return;
   }
-  Slot& slot = s.slots[new_index];
-  slot = Slot{};
-  slot.state = SlotState::kAcceptPending;
-  slot.generation = new_generation;
-  slot.used = true;
+  const uint32_t new_index = HandleIndex(new_handle);
+  Slot& slot = s.Claim(new_handle, SlotState::kAcceptPending);
   slot.parent = index;
   slot.accept_cookie = c.cookie;
   listener.posted.push_back(new_index);
@@ -1705,14 +1712,12 @@ void ChannelService::ExecRelease(AppSession& s, uint32_t index, const Command& c
 }
 
 void ChannelService::ExecAdopt(AppSession& s, const Command& c, tcp::Instant now) {
-  const uint32_t index = HandleIndex(c.handle);
-  const uint32_t generation = HandleGeneration(c.handle);
-  if (index >= s.slots.size() || s.slots[index].state != SlotState::kFree ||
-      (s.slots[index].used && s.slots[index].generation == generation)) {
+  if (!s.Claimable(c.handle)) {
     Count(ServiceCounter::kBadHandleCommands);
     s.Done(c.handle, c.cookie, Op::kAdopt, EBADF);
     return;
   }
+  const uint32_t index = HandleIndex(c.handle);
   const AdoptArgs& a = std::get<AdoptArgs>(c.args);
   AppSession* owner = SessionByToken(a.owner_token);
   const Slot* from = owner != nullptr ? owner->Owned(a.owner_handle) : nullptr;
@@ -1723,11 +1728,7 @@ void ChannelService::ExecAdopt(AppSession& s, const Command& c, tcp::Instant now
     s.Done(c.handle, c.cookie, Op::kAdopt, from == nullptr || owner == &s ? EBADF : ENOTCONN);
     return;
   }
-  Slot& slot = s.slots[index];
-  slot = Slot{};
-  slot.state = SlotState::kAdoptPending;
-  slot.generation = generation;
-  slot.used = true;
+  Slot& slot = s.Claim(c.handle, SlotState::kAdoptPending);
   slot.adopt_token = a.owner_token;
   slot.adopt_handle = a.owner_handle;
   slot.adopt_cookie = c.cookie;
