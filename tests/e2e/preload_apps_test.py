@@ -14,14 +14,22 @@ Scenarios:
             both ends count the same bytes; the kernel's MPTcpExt shows the joins.
   http      curl on a (shim) fetches a 100 MB file from nginx on b; then nginx on a (shim,
             sendfile on, single process) serves it to curl on b: SHA-256 equal both times.
+  redis     redis-server on a (shim, its epoll loop on Braid's sockets) <- redis-benchmark and
+            redis-cli on b; then redis-server on b <- the same on a (shim). redis-benchmark runs
+            SET, GET, INCR, LPUSH, RPUSH, LPOP, RPOP, SADD, HSET, LRANGE_100 and MSET with 50
+            connections, once a round trip per command and once 16 commands a write: exit 0,
+            every test with a positive rate, no error text. redis-cli SETs random values (up
+            to 1 MiB) and GETs them back byte-exact; INFO counts every command sent and no
+            rejected connection; MPTcpExt shows an MPTCP handshake per connection and joins.
   fallback  a testbed without Braid: the same apps with the same LD_PRELOAD and a BRAID_SOCKET
-            where no service listens run unchanged on the kernel stack (iperf3 and http).
+            where no service listens run unchanged on the kernel stack (iperf3, http, redis).
 
 Exit 0 pass, 1 fail, 77 skip (not root, no namespaces/MPTCP, braid-testapp or the shim not built,
 an application not installed: the reason is printed).
 """
 
 import argparse
+import csv
 import hashlib
 import json
 import os
@@ -44,8 +52,10 @@ HTTP_BYTES = 100 * 1000 * 1000
 IN_FLIGHT_SLACK = 8 * MB
 IPERF_PORT = 5201
 HTTP_PORT = 8080
-SCENARIOS = ("iperf3", "http", "fallback")
-APPS = {"iperf3": ("iperf3",), "http": ("nginx", "curl"), "fallback": ("iperf3", "nginx", "curl")}
+SCENARIOS = ("iperf3", "http", "redis", "fallback")
+REDIS_APPS = ("redis-server", "redis-benchmark", "redis-cli")
+APPS = {"iperf3": ("iperf3",), "http": ("nginx", "curl"), "redis": REDIS_APPS,
+        "fallback": ("iperf3", "nginx", "curl") + REDIS_APPS}
 
 
 # --- the shim --------------------------------------------------------------------------------
@@ -79,10 +89,11 @@ def shim_env(lib, socket_path):
 # --- a testbed with Braid's service on a -----------------------------------------------------
 
 class Bed:
-    """3 routed paths; Braid's channel service on a (unless braid=False); kernel MPTCP on b."""
+    """3 routed paths; Braid's channel service on a (unless braid=False; slots: its sockets per
+    app, --serve-slots, when not the default); kernel MPTCP on b."""
 
-    def __init__(self, check, lib, braid=True):
-        self.check, self.lib, self.with_braid = check, lib, braid
+    def __init__(self, check, lib, braid=True, slots=None):
+        self.check, self.lib, self.with_braid, self.slots = check, lib, braid, slots
         self.tb = braidtest.Testbed(paths=3, router=True)
         self.socket = "@braid/preload-e2e-%d" % os.getpid()
         self.service = None
@@ -98,7 +109,8 @@ class Bed:
                 endpoints += ["--endpoint", "%s,id=%d,subflow,signal" % (self.a_addr(i), i)]
             self.service = braidtest.start_braid(
                 self.tb.a, 0, "--serve", self.socket, family=4, more_paths=(1, 2),
-                extra=["--mptcp", "--subflows", "4", "--nodelay"] + endpoints)
+                extra=["--mptcp", "--subflows", "4", "--nodelay"] + endpoints +
+                (["--serve-slots", self.slots] if self.slots else []))
         return self
 
     def __exit__(self, *exc):
@@ -302,6 +314,203 @@ def scenario_http(check, lib):
         check(not errors, "Braid service: no errors", errors)
 
 
+# --- redis-benchmark <-> redis-server --------------------------------------------------------
+
+REDIS_PORT = 6390
+# Every command the benchmark has for strings, lists, sets and hashes; lrange_100 first fills
+# its list with an LPUSH test of its own.
+REDIS_TESTS = "set,get,incr,lpush,rpush,lpop,rpop,sadd,hset,lrange_100,mset"
+REDIS_CSV_TESTS = ("SET", "GET", "INCR", "LPUSH", "RPUSH", "LPOP", "RPOP", "SADD", "HSET",
+                   "LPUSH (needed to benchmark LRANGE)", "LRANGE_100 (first 100 elements)",
+                   "MSET (10 keys)")
+REDIS_CLIENTS = 50
+# (requests per test, pipeline depth): a round trip per command, then 16 commands per write.
+REDIS_RUNS = ((20000, 1), (100000, 16))
+REDIS_FALLBACK_RUNS = ((5000, 1), (20000, 16))
+# The service's sockets per app (--serve-slots; default 64). redis-benchmark closes a test's 50
+# connections and at once opens the next test's 50, before the service has confirmed the closes
+# (a closed socket's slot is the app's again only then), and redis-server accepts those 50 while
+# the last 50 are still closing: twice the clients and more, as Linux's 1024 descriptors allow.
+REDIS_SERVE_SLOTS = 256
+# Text redis-benchmark prints when the server answers an error or a connection fails.
+REDIS_ERROR_TEXT = ("ERR", "Error", "Connection reset")
+# Sizes of the values SET and read back with redis-cli, random bytes (any of the 256 values).
+REDIS_VALUE_SIZES = (1, 1000, 64 * 1024, MB)
+
+
+def start_redis(bed, node, addr, name, wrap):
+    """redis-server on node bound to addr: no persistence, no protected mode, epoll-driven (its
+    ae loop); its log in the workdir, its stderr (the shim's notes) in redis-NAME.stderr."""
+    err = open(bed.workfile("redis-%s.stderr" % name), "w")
+    return node.popen(wrap(["redis-server", "--bind", addr, "--port", REDIS_PORT,
+                            "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                            "--dir", bed.tb.workdir, "--logfile",
+                            bed.workfile("redis-%s.log" % name)]),
+                      stdout=subprocess.DEVNULL, stderr=err)
+
+
+def redis_cli(node, wrap, addr, args, value=None, timeout=60):
+    """redis-cli ARGS against addr (value: its last argument, read from stdin with -x); the
+    CompletedProcess with bytes stdout/stderr (a stalled one raises TimeoutExpired)."""
+    cmd = wrap(["redis-cli", "--raw", "-h", addr, "-p", REDIS_PORT] +
+               (["-x"] if value is not None else []) + list(args))
+    return subprocess.run(node.argv(cmd), input=value if value is not None else b"",
+                          capture_output=True, timeout=timeout)
+
+
+def wait_redis(node, wrap, addr, timeout=30):
+    """PING until PONG: a Braid listener is not in the node's `ss`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if redis_cli(node, wrap, addr, ["PING"], timeout=10).stdout.strip() == b"PONG":
+                return True
+        except subprocess.TimeoutExpired:
+            pass
+        time.sleep(0.2)
+    return False
+
+
+def redis_info(node, wrap, addr):
+    """The server's INFO stats as {name: int}."""
+    out = redis_cli(node, wrap, addr, ["INFO", "stats"]).stdout.decode(errors="replace")
+    stats = {}
+    for line in out.splitlines():
+        name, _, value = line.strip().partition(":")
+        if value.lstrip("-").isdigit():
+            stats[name] = int(value)
+    return stats
+
+
+def redis_benchmark(check, bed, node, wrap, addr, requests, pipeline, what):
+    """One redis-benchmark run of REDIS_TESTS with REDIS_CLIENTS connections: exit 0, every test
+    in its CSV with a positive rate, no error text. Returns its stderr (the shim's notes)."""
+    r = node.run(wrap(["redis-benchmark", "-h", addr, "-p", REDIS_PORT, "-c", REDIS_CLIENTS,
+                       "-n", requests, "-P", pipeline, "-t", REDIS_TESTS, "--csv"]),
+                 timeout=300, check=False)
+    err = [line for line in r.stderr.splitlines() if not line.startswith("libbraid_preload[")]
+    check(r.returncode == 0, "%s: redis-benchmark exits 0" % what,
+          "" if r.returncode == 0 else (r.returncode, err[-5:]))
+    rates = {}
+    for row in csv.reader(r.stdout.splitlines()):
+        if len(row) >= 2 and row[0] != "test":
+            try:
+                rates[row[0]] = float(row[1])
+            except ValueError:
+                pass
+    missing = [t for t in REDIS_CSV_TESTS if rates.get(t, 0) <= 0]
+    check(not missing, "%s: %d tests x %d requests, each with a positive rate" %
+          (what, len(REDIS_CSV_TESTS), requests), ("missing %s" % missing) if missing else "")
+    found = [e for e in REDIS_ERROR_TEXT if e in r.stdout + "\n".join(err)]
+    check(not found, "%s: no error in redis-benchmark's output" % what, found or "")
+    check.info("%s: %s" % (what, ", ".join("%s %.0f/s" % (t.split()[0], rates[t])
+                                            for t in REDIS_CSV_TESTS if t in rates)))
+    return r.stderr
+
+
+def redis_values(check, bed, node, wrap, addr, what):
+    """SET random values with redis-cli, GET them back: byte-exact. Returns the shim's notes."""
+    notes = []
+    for size in REDIS_VALUE_SIZES:
+        key = "braid:value:%d" % size
+        value = os.urandom(size)
+        put = redis_cli(node, wrap, addr, ["SET", key], value=value)
+        got = redis_cli(node, wrap, addr, ["GET", key])
+        # --raw ends each reply with a newline.
+        ok = put.stdout == b"OK\n" and got.stdout == value + b"\n"
+        check(ok, "%s: SET and GET of %d random bytes, byte-exact" % (what, size),
+              "" if ok else (put.stdout[:40], len(got.stdout), (put.stderr + got.stderr)[-300:]))
+        for r in (put, got):
+            notes += bed.shim_notes(r.stderr.decode(errors="replace"))
+    return notes
+
+
+def redis_session(check, bed, client, wrap, addr, runs, what):
+    """The benchmark runs and the value check against the redis-server at addr, from client;
+    then the server's INFO stats. Returns the shim's notes of the client side."""
+    before = redis_info(client, wrap, addr)
+    notes = []
+    for requests, pipeline in runs:
+        err = redis_benchmark(check, bed, client, wrap, addr, requests, pipeline,
+                              "%s -P %d" % (what, pipeline))
+        notes += bed.shim_notes(err)
+    notes += redis_values(check, bed, client, wrap, addr, what)
+    after = redis_info(client, wrap, addr)
+    sent = sum(requests for requests, _ in runs) * len(REDIS_CSV_TESTS)
+    done = after.get("total_commands_processed", 0) - before.get("total_commands_processed", 0)
+    check(done >= sent, "%s: INFO total_commands_processed grew by the %d commands sent" %
+          (what, sent), done)
+    check(after.get("rejected_connections") == 0, "%s: INFO rejected_connections 0" % what,
+          after.get("rejected_connections"))
+    return notes
+
+
+def redis_connections(runs):
+    """The connections redis-benchmark opens in runs: REDIS_CLIENTS new ones for every test."""
+    return len(runs) * len(REDIS_CSV_TESTS) * REDIS_CLIENTS
+
+
+def mptcp_delta(bed, before):
+    """MPTcpExt counters of b that grew since before."""
+    now = bed.tb.b.mptcp_counters()
+    return {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}
+
+
+def redis_server_on_a(check, bed, wrap_a, wrap_b, runs, tag):
+    """redis-server on a, redis-benchmark and redis-cli on b."""
+    what = "%s redis b -> a" % tag
+    before = bed.tb.b.mptcp_counters()
+    server = start_redis(bed, bed.tb.a, bed.a_addr(0), "a-" + tag, wrap_a)
+    if check(wait_redis(bed.tb.b, wrap_b, bed.a_addr(0)), "%s: redis-server answers on a" % what):
+        redis_session(check, bed, bed.tb.b, wrap_b, bed.a_addr(0), runs, what)
+        if bed.with_braid:
+            # b joins the addresses Braid announces: two a connection, one at least on average.
+            connections = redis_connections(runs)
+            delta = mptcp_delta(bed, before)
+            check(delta.get("MPCapableSYNACKRX", 0) >= connections and
+                  delta.get("MPJoinSynAckRx", 0) >= connections and
+                  not delta.get("MPCapableFallbackSYNACK"),
+                  "%s: MPTcpExt on b: %d MP_CAPABLE SYN/ACKs, joins" % (what, connections), delta)
+            with open(bed.workfile("redis-a-%s.stderr" % tag)) as f:
+                notes = bed.shim_notes(f.read())
+            check(notes and all(n.endswith(": Braid") for n in notes),
+                  "%s: redis-server's listener on Braid" % what, notes)
+    check(server.poll() is None, "%s: redis-server still running" % what)
+    server.stop()
+
+
+def redis_server_on_b(check, bed, wrap_a, wrap_b, runs, tag):
+    """redis-server on b, redis-benchmark and redis-cli on a."""
+    what = "%s redis a -> b" % tag
+    before = bed.tb.b.mptcp_counters()
+    server = start_redis(bed, bed.tb.b, bed.b_addr(0), "b-" + tag, wrap_b)
+    if check(wait_port(bed.tb.b, REDIS_PORT), "%s: redis-server listens on b" % what):
+        notes = redis_session(check, bed, bed.tb.a, wrap_a, bed.b_addr(0), runs, what)
+        if bed.with_braid:
+            connections = redis_connections(runs)
+            others = [n for n in notes if not n.endswith(": Braid")]
+            check(len(notes) >= connections and not others,
+                  "%s: every socket of the clients on Braid" % what,
+                  "%d sockets%s" % (len(notes), (", not: %s" % others) if others else ""))
+            # Braid joins from paths 1 and 2: two a connection, one at least on average.
+            delta = mptcp_delta(bed, before)
+            check(delta.get("MPCapableSYNRX", 0) >= connections and
+                  delta.get("MPCapableACKRX", 0) >= connections and
+                  delta.get("MPJoinSynRx", 0) >= connections and
+                  not delta.get("MPCapableFallbackACK"),
+                  "%s: MPTcpExt on b: %d MP_CAPABLE handshakes, joins" % (what, connections), delta)
+    check(server.poll() is None, "%s: redis-server still running" % what)
+    server.stop()
+
+
+def scenario_redis(check, lib):
+    with Bed(check, lib, slots=REDIS_SERVE_SLOTS) as bed:
+        redis_server_on_a(check, bed, bed.on_a, bed.on_b, REDIS_RUNS, "braid")
+        redis_server_on_b(check, bed, bed.on_a, bed.on_b, REDIS_RUNS, "braid")
+        errors = bed.service.errors()
+        check(not errors, "Braid service: no errors", errors)
+
+
 # --- the kernel fallback ---------------------------------------------------------------------
 
 def scenario_fallback(check, lib):
@@ -312,6 +521,8 @@ def scenario_fallback(check, lib):
             iperf3_run(check, bed, bed.on_a,
                        bed.on_b(["iperf3", "-s", "-1", "-p", IPERF_PORT, "-J"]), reverse, what)
         http_both_ways(check, bed, bed.on_a, bed.on_b, "fallback")
+        redis_server_on_a(check, bed, bed.on_a, bed.on_b, REDIS_FALLBACK_RUNS, "fallback")
+        redis_server_on_b(check, bed, bed.on_a, bed.on_b, REDIS_FALLBACK_RUNS, "fallback")
 
 
 def skip(reason):
