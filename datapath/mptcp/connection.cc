@@ -1311,6 +1311,7 @@ bool MptcpConnection::Announce(const Endpoint& endpoint) {
   // ADD_ADDR — for us, the initial subflow's local port; someone must listen there.
   const uint16_t port = endpoint.port ? *endpoint.port : (flow_ ? flow_->local_port : uint16_t{0});
   if (port == 0 || !stack_.EnsureJoinListener(endpoint.address, port)) return false;
+  join_listeners_held_.emplace_back(endpoint.address, port);
   announcements_.push_back(
       {.endpoint = endpoint, .tries = 0, .next = tcp().now(), .queued = false});
   MarkDirty();

@@ -27,6 +27,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "datapath/mptcp/mib.h"
@@ -116,6 +117,10 @@ class MptcpConnection final : public PmConnection {
   void set_checksum(bool on) { checksum_ = on; }
   bool fallback() const { return fallback_; }
   bool fully_established() const { return fully_established_; }
+  // The join listeners this connection announced on (the socket manager releases them).
+  const std::vector<std::pair<wire::IpAddress, uint16_t>>& join_listeners_held() const {
+    return join_listeners_held_;
+  }
 
   // ---- Subflows -----------------------------------------------------------------------------
   // A new subflow object (not yet opened); nullptr when kMaxSubflows are live.
@@ -333,6 +338,8 @@ class MptcpConnection final : public PmConnection {
 
   // Signals.
   std::vector<Announcement> announcements_;
+  // (address, port) of each join listener Announce took a reference on.
+  std::vector<std::pair<wire::IpAddress, uint16_t>> join_listeners_held_;
   std::vector<wire::AddAddr> echoes_;
   std::vector<uint8_t> remove_ids_;                // our REMOVE_ADDRs waiting for a pure ACK
   std::vector<PmRemoteAddress> pending_add_addr_;  // for the path manager

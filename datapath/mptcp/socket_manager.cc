@@ -104,6 +104,9 @@ void MptcpSockets::FreeConnection(uint32_t index) {
   Slot& slot = slots_[index];
   if (!slot.live) return;
   tokens_.Remove(slot.conn->local_token());
+  for (const auto& [address, port] : slot.conn->join_listeners_held()) {
+    ReleaseJoinListener(address, port);
+  }
   for (uint32_t id = 0; id < slot.conn->subflow_count(); ++id) {
     const Subflow* sf = slot.conn->subflow(id);
     if (sf == nullptr || !sf->has_socket || sf->socket.index >= subflow_refs_.size()) continue;
@@ -294,7 +297,10 @@ void MptcpSockets::OnPathChange(const wire::IpAddress& local, bool up, tcp::Inst
 
 bool MptcpSockets::EnsureJoinListener(const wire::IpAddress& local, uint16_t port) {
   const auto key = std::make_pair(wire::ToString(local), port);
-  if (join_listeners_.contains(key)) return true;
+  if (auto it = join_listeners_.find(key); it != join_listeners_.end()) {
+    ++it->second.users;
+    return true;
+  }
   tcp::TcpConfig config;
   auto listener = std::make_unique<Listener>(*this, /*app=*/false, nullptr, config);
   absl::StatusOr<tcp::ListenerId> id =
@@ -302,8 +308,18 @@ bool MptcpSockets::EnsureJoinListener(const wire::IpAddress& local, uint16_t por
   if (!id.ok()) return false;
   listener->id = *id;
   listeners_[id->index] = std::move(listener);
-  join_listeners_[key] = *id;
+  join_listeners_[key] = JoinListener{*id, 1};
   return true;
+}
+
+void MptcpSockets::ReleaseJoinListener(const wire::IpAddress& local, uint16_t port) {
+  const auto it = join_listeners_.find(std::make_pair(wire::ToString(local), port));
+  if (it == join_listeners_.end() || --it->second.users > 0) return;
+  // Each outgoing connection announces on its own source port: kept, these would use up the
+  // TCP layer's listeners after a few hundred connections.
+  (void)tcp_.StopListening(it->second.id);
+  listeners_.erase(it->second.id.index);
+  join_listeners_.erase(it);
 }
 
 // ---- Listening -------------------------------------------------------------------------------

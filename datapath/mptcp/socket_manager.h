@@ -98,6 +98,9 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   const MptcpCounters& counters() const { return counters_; }
   const MptcpConfig& config() const { return config_; }
   size_t open_connections() const { return live_; }
+  // Join-only listeners open for announced addresses (each shared by the connections that
+  // announced it, closed with the last of them).
+  size_t join_listeners() const { return join_listeners_.size(); }
   const SchedulerRegistry& schedulers() const { return schedulers_; }
   const PathManagerRegistry& path_managers() const { return path_managers_; }
 
@@ -121,8 +124,10 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   };
   void QueueAppEvent(MptcpConnection& conn, AppEventKind kind, uint64_t value = 0,
                      tcp::SocketError error = tcp::SocketError::kReset);
-  // A join-only listener on (local, port), shared by the connections that announced it.
+  // A join-only listener on (local, port), shared by the connections that announced it: each
+  // successful call takes a reference that ReleaseJoinListener gives back (the connection's end).
   bool EnsureJoinListener(const wire::IpAddress& local, uint16_t port);
+  void ReleaseJoinListener(const wire::IpAddress& local, uint16_t port);
 
  private:
   class Listener;
@@ -205,7 +210,11 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   std::vector<SubflowRef> subflow_refs_;  // by the TCP socket's index
   std::unordered_map<tcp::FlowKey, PendingPassive, tcp::FlowKeyHash> pending_passive_;
   std::map<uint32_t, std::unique_ptr<Listener>> listeners_;  // by the TCP listener's index
-  std::map<std::pair<std::string, uint16_t>, tcp::ListenerId> join_listeners_;
+  struct JoinListener {
+    tcp::ListenerId id;
+    uint32_t users = 0;  // connections that announced (local, port)
+  };
+  std::map<std::pair<std::string, uint16_t>, JoinListener> join_listeners_;
   std::vector<AppEvent> app_events_;
   std::vector<AppEvent> event_batch_;
   std::vector<TimerEntry> timers_;  // min-heap on `at`

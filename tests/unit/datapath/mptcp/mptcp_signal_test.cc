@@ -129,6 +129,35 @@ TEST_F(SignalTest, AddAddrIsEchoedAndJoined) {
   EXPECT_EQ(joined_b->local_id, 1u);
 }
 
+// Each client connection announces on its own source port, so each opens a join listener: it
+// must close with the connection, or a client would run out of listeners after a few hundred.
+TEST_F(SignalTest, AClientsJoinListenersCloseWithItsConnections) {
+  MptcpConfig client_config = Config();
+  client_config.path_manager.endpoints = {SignalEndpoint(1, HostAddress(kHostA, true))};
+  MptcpConfig server_config = Config();
+  server_config.path_manager.limits.add_addr_accepted = 1;
+  Start(client_config, server_config);
+  ListenB();
+  std::vector<std::pair<SocketId, SocketId>> pairs;
+  for (size_t i = 0; i < 3; ++i) {
+    const SocketId c = ConnectA();
+    ASSERT_TRUE(stacks().RunUntil(
+        [&] { return client().Count(Ev::kConnected, c) == 1 && server().accepted.size() > i; },
+        10s));
+    const SocketId s = server().accepted.back();
+    ASSERT_TRUE(Poke(c, s));
+    ASSERT_TRUE(stacks().RunUntil([&] { return CountA(Counter::kAddAddrTx) == i + 1u; }, 10s));
+    pairs.emplace_back(c, s);
+  }
+  EXPECT_EQ(A().join_listeners(), 3u);
+  for (const auto& [c, s] : pairs) {
+    EXPECT_TRUE(A().Close(c, now()).ok());
+    EXPECT_TRUE(B().Close(s, now()).ok());
+  }
+  ASSERT_TRUE(stacks().RunUntil([&] { return A().open_connections() == 0; }, 2min));
+  EXPECT_EQ(A().join_listeners(), 0u);
+}
+
 TEST_F(SignalTest, AddAddrIsActedOnlyWithinAddAddrAccepted) {
   // Linux's default add_addr_accepted 0: the announcement is echoed, nothing joins it.
   MptcpConfig server_config = Config();
