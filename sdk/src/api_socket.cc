@@ -35,9 +35,6 @@
 namespace braid::sdk {
 namespace {
 
-// Slots offered to each listener ahead of time (kAcceptInto), so accept() needs no round trip.
-constexpr size_t kPostedPerListener = 4;
-
 int Fail(int error) {
   errno = error;
   return -1;
@@ -295,21 +292,7 @@ void PostAccepts(const std::shared_ptr<Socket>& listener) {
   std::vector<channel::Command> commands;
   {
     std::lock_guard lock(ch.mu());
-    if (listener->state != SocketState::kListening) return;
-    while (listener->posted.size() < kPostedPerListener) {
-      auto slot = std::make_shared<Socket>(listener->channel, listener->domain, listener->protocol,
-                                           listener->so_protocol);
-      uint32_t handle = 0;
-      if (ch.AllocateSlotLocked(slot, &handle) != 0) break;  // none free: accept waits
-      slot->handle = handle;
-      slot->shared = ch.region().slot(channel::HandleIndex(handle));
-      slot->state = SocketState::kPosted;
-      slot->listener = listener;
-      slot->accept_cookie = ch.NextCookie();
-      listener->posted.push_back(slot);
-      commands.push_back(
-          channel::Command{listener->handle, slot->accept_cookie, channel::AcceptIntoArgs{handle}});
-    }
+    ch.PostAcceptsLocked(listener, &commands);
   }
   for (const channel::Command& c : commands) ch.Push(c);
 }
@@ -398,16 +381,13 @@ int braid_socket(int domain, int type, int protocol) {
   const int fd = ::eventfd(0, ((type & SOCK_CLOEXEC) != 0 ? EFD_CLOEXEC : 0) |
                                   ((type & SOCK_NONBLOCK) != 0 ? EFD_NONBLOCK : 0));
   if (fd < 0) return -1;
-  {
-    std::lock_guard lock(ch->mu());
-    uint32_t handle = 0;
-    if (int e = ch->AllocateSlotLocked(s, &handle); e != 0) {
-      Libc().close(fd);
-      return sdk::Fail(e);
-    }
-    s->handle = handle;
-    s->shared = ch->region().slot(channel::HandleIndex(handle));
+  uint32_t handle = 0;
+  if (int e = ch->AllocateSlot(s, &handle); e != 0) {
+    Libc().close(fd);
+    return sdk::Fail(e);
   }
+  s->handle = handle;
+  s->shared = ch->region().slot(channel::HandleIndex(handle));
   s->fd.store(fd, std::memory_order_relaxed);
   s->nonblocking.store((type & SOCK_NONBLOCK) != 0, std::memory_order_relaxed);
   // No round trip: a refusal (kDone with an errno) fails the socket's next call.
@@ -945,13 +925,10 @@ std::shared_ptr<Socket> AdoptInherited(const std::shared_ptr<Socket>& inherited)
   if (ch == nullptr) return inherited;
   auto s =
       std::make_shared<Socket>(ch, inherited->domain, inherited->protocol, inherited->so_protocol);
-  {
-    std::lock_guard lock(ch->mu());
-    uint32_t handle = 0;
-    if (ch->AllocateSlotLocked(s, &handle) != 0) return inherited;
-    s->handle = handle;
-    s->shared = ch->region().slot(channel::HandleIndex(handle));
-  }
+  uint32_t handle = 0;
+  if (ch->AllocateSlot(s, &handle) != 0) return inherited;
+  s->handle = handle;
+  s->shared = ch->region().slot(channel::HandleIndex(handle));
   PendingOp op;
   const int e = ch->Call(
       channel::Command{

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <thread>
 #include <utility>
@@ -136,6 +137,50 @@ int Channel::AllocateSlotLocked(const std::shared_ptr<Socket>& socket, uint32_t*
   return 0;
 }
 
+int Channel::AllocateSlot(const std::shared_ptr<Socket>& socket, uint32_t* handle) {
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(kSlotWaitMs);
+  for (;;) {
+    uint64_t seen = 0;
+    {
+      std::lock_guard lock(mu_);
+      if (AllocateSlotLocked(socket, handle) == 0) return 0;
+      // An app that closes many sockets and at once opens as many (redis-benchmark between
+      // its tests) finds the closed ones' slots still taken until kClosed comes back.
+      const bool closing = std::any_of(slots_.begin(), slots_.end(), [](const SlotEntry& e) {
+        return e.in_use && e.socket != nullptr && e.socket->closed.load(std::memory_order_relaxed);
+      });
+      if (!closing || dead()) return ENOBUFS;
+      seen = progress();
+    }
+    if (Block(seen, {}, deadline) != BlockResult::kProgress && Clock::now() >= deadline) {
+      return ENOBUFS;
+    }
+  }
+}
+
+void Channel::PostAcceptsLocked(const std::shared_ptr<Socket>& listener,
+                                std::vector<channel::Command>* out) {
+  if (listener->state != SocketState::kListening) return;
+  while (listener->posted.size() < kPostedPerListener) {
+    auto slot = std::make_shared<Socket>(listener->channel, listener->domain, listener->protocol,
+                                         listener->so_protocol);
+    uint32_t handle = 0;
+    if (AllocateSlotLocked(slot, &handle) != 0) {
+      // None free: the next freed slot goes to this listener (FreeSlotLocked).
+      short_listeners_.push_back(listener);
+      return;
+    }
+    slot->handle = handle;
+    slot->shared = region_.slot(channel::HandleIndex(handle));
+    slot->state = SocketState::kPosted;
+    slot->listener = listener;
+    slot->accept_cookie = NextCookie();
+    listener->posted.push_back(slot);
+    out->push_back(
+        channel::Command{listener->handle, slot->accept_cookie, channel::AcceptIntoArgs{handle}});
+  }
+}
+
 void Channel::FreeSlotLocked(uint32_t handle) {
   const uint32_t index = channel::HandleIndex(handle);
   if (index >= slots_.size()) return;
@@ -144,6 +189,22 @@ void Channel::FreeSlotLocked(uint32_t handle) {
   e.in_use = false;
   e.socket.reset();
   free_slots_.push_back(index);
+  if (short_listeners_.empty()) return;
+  // A listener that could not offer all its slots gets this one (the commands go out with the
+  // next flush of deferred commands).
+  std::vector<std::weak_ptr<Socket>> waiting;
+  waiting.swap(short_listeners_);
+  std::vector<channel::Command> commands;
+  for (const std::weak_ptr<Socket>& w : waiting) {
+    const std::shared_ptr<Socket> listener = w.lock();
+    if (listener == nullptr || listener->closed.load(std::memory_order_relaxed)) continue;
+    if (free_slots_.empty()) {
+      short_listeners_.push_back(listener);
+      continue;
+    }
+    PostAcceptsLocked(listener, &commands);
+  }
+  for (const channel::Command& c : commands) deferred_.push_back(channel::EncodeCommand(c));
 }
 
 std::shared_ptr<Socket> Channel::SocketForLocked(uint32_t handle) const {

@@ -64,6 +64,11 @@ struct PendingOp {
   uint32_t value_total = 0;    // the option's whole length (the first record's aux)
 };
 
+// Slots a listener keeps offered to the service for incoming connections (kAcceptInto).
+inline constexpr size_t kPostedPerListener = 4;
+// How long a new socket waits for a slot that a closed socket still holds.
+inline constexpr int kSlotWaitMs = 2000;
+
 class Channel {
  public:
   // Connects to the service at config.socket_path, maps the region and checks it is running.
@@ -94,6 +99,15 @@ class Channel {
   // Reserves a free slot for `socket` (generation bumped); the socket's handle is returned.
   // ENFILE-like exhaustion is reported as ENOBUFS. Requires mu().
   int AllocateSlotLocked(const std::shared_ptr<Socket>& socket, uint32_t* handle);
+  // As AllocateSlotLocked, but when every slot is taken and some belong to sockets the app
+  // closed (their slots come back with the service's kClosed), waits for one, up to
+  // kSlotWaitMs. Must not be called with mu() held.
+  int AllocateSlot(const std::shared_ptr<Socket>& socket, uint32_t* handle);
+  // Offers `listener` fresh slots (kAcceptInto) up to kPostedPerListener; the commands go to
+  // `out`. A listener left short (no free slot) is topped up when a slot is freed. Requires
+  // mu().
+  void PostAcceptsLocked(const std::shared_ptr<Socket>& listener,
+                         std::vector<channel::Command>* out);
   // Gives a slot back (the service released it or never took it). Requires mu().
   void FreeSlotLocked(uint32_t handle);
 
@@ -165,6 +179,8 @@ class Channel {
   std::vector<uint32_t> free_slots_;
   std::vector<std::pair<uint64_t, PendingOp*>> pending_;
   std::vector<channel::CommandRecord> deferred_;
+  // Listeners with fewer than kPostedPerListener slots offered: FreeSlotLocked tops them up.
+  std::vector<std::weak_ptr<Socket>> short_listeners_;
   bool sleeper_ = false;         // a thread waits on the doorbell
   int sleeper_wake_fd_ = -1;     // that thread's own eventfd
   std::vector<int> waiter_fds_;  // every other waiting thread's eventfd

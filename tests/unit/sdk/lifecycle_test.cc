@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/unit/sdk/sdk_test_support.h"
 
@@ -250,6 +251,91 @@ TEST_F(LifecycleTest, ExitClosesOpenSocketsGracefully) {
     }
     braid_close(s);
   }
+  braid_close(listener);
+}
+
+// A service with few slots, to run out of them.
+class FewSlotsTest : public SdkTest {
+ protected:
+  LoopbackOptions Options() override {
+    LoopbackOptions o;
+    o.geometry.slots = 8;
+    return o;
+  }
+};
+
+// Closing sockets and at once opening as many (redis-benchmark between its tests) finds the
+// closed ones' slots still held until the service's kClosed: socket() waits for them instead of
+// failing with ENOBUFS. With nothing closing, ENOBUFS comes at once.
+TEST_F(FewSlotsTest, SocketWaitsForSlotsOfClosedSockets) {
+  std::vector<int> fds;
+  for (int i = 0; i < 8; ++i) {
+    const int fd = braid_socket(AF_INET, SOCK_STREAM, 0);
+    ASSERT_GE(fd, 0) << i;
+    fds.push_back(fd);
+  }
+  EXPECT_EQ(braid_socket(AF_INET, SOCK_STREAM, 0), -1);
+  EXPECT_EQ(errno, ENOBUFS);
+  for (int round = 0; round < 3; ++round) {
+    for (int& fd : fds) {
+      braid_close(fd);
+      fd = braid_socket(AF_INET, SOCK_STREAM, 0);
+      ASSERT_GE(fd, 0) << braid_last_error();
+      EXPECT_EQ(braid_is_braid_fd(fd), 1);
+    }
+  }
+  for (const int fd : fds) braid_close(fd);
+}
+
+// A listener that could not offer slots for incoming connections (every slot taken) gets them
+// when slots come free, without waiting for an accept() that could never come.
+TEST_F(FewSlotsTest, AListenerShortOfSlotsGetsFreedOnes) {
+  uint16_t port = 0;
+  const int listener = ListenLoopback(&port);  // the listener and its 4 offered slots
+  ASSERT_GE(listener, 0);
+  std::vector<int> idle;
+  for (int i = 0; i < 3; ++i) idle.push_back(braid_socket(AF_INET, SOCK_STREAM, 0));
+  for (const int fd : idle) ASSERT_GE(fd, 0);
+  // Another process connects 5 times; the first 4 take the offered slots.
+  int go[2];
+  ASSERT_EQ(::pipe(go), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int code = 0;
+    std::vector<int> clients;
+    for (int i = 0; i < 5; ++i) {
+      const int c = braid_socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a = Loopback4(port);
+      if (braid_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) code |= 1;
+      if (braid_send(c, "x", 1, 0) != 1) code |= 2;
+      clients.push_back(c);
+    }
+    char byte;
+    if (::read(go[0], &byte, 1) != 1) code |= 4;
+    for (const int c : clients) braid_close(c);
+    ::_exit(code);
+  }
+  std::vector<int> accepted;
+  for (int i = 0; i < 4; ++i) {
+    accepted.push_back(braid_accept(listener, nullptr, nullptr));
+    ASSERT_GE(accepted.back(), 0) << braid_last_error();
+  }
+  // Every slot is taken: the listener has none to offer for the fifth connection.
+  for (const int fd : idle) braid_close(fd);
+  pollfd p{listener, POLLIN, 0};
+  EXPECT_EQ(braid_poll(&p, 1, 5000), 1) << "the fifth connection never reached the listener";
+  const int fifth = braid_accept4(listener, nullptr, nullptr, SOCK_NONBLOCK);
+  EXPECT_GE(fifth, 0);
+  if (fifth < 0) ::kill(child, SIGKILL);  // its fifth connect would wait forever
+  ASSERT_EQ(::write(go[1], "g", 1), 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ::close(go[0]);
+  ::close(go[1]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  if (fifth >= 0) braid_close(fifth);
+  for (const int fd : accepted) braid_close(fd);
   braid_close(listener);
 }
 
