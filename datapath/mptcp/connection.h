@@ -103,6 +103,15 @@ class MptcpConnection final : public PmConnection {
   bool client() const { return client_; }
   const MptcpConfig& mptcp_config() const { return config_; }
   const tcp::TcpConfig& subflow_config() const { return subflow_config_; }
+  // A per-socket TCP option set on the open connection: `change` edits the settings of the
+  // subflows opened from now on, `apply` sets it on each live one.
+  template <typename Change, typename Apply>
+  void SetSubflowOption(Change&& change, Apply&& apply) {
+    change(subflow_config_);
+    for (const auto& sf : subflows_) {
+      if (sf && sf->has_socket && sf->state != SubflowState::kClosed) (void)apply(sf->socket);
+    }
+  }
   MptcpCounters& counters();
 
   // ---- Keys (RFC 8684 §3.1) -----------------------------------------------------------------

@@ -220,6 +220,22 @@ absl::Status MptcpSockets::Shutdown(tcp::SocketId socket, tcp::Instant now) {
   return absl::OkStatus();
 }
 
+absl::Status MptcpSockets::SetNoDelay(tcp::SocketId socket, bool on) {
+  MptcpConnection* conn = Find(socket);
+  if (conn == nullptr) return absl::NotFoundError("TCP_NODELAY: no such socket");
+  conn->SetSubflowOption([&](tcp::TcpConfig& c) { c.nagle = !on; },
+                         [&](tcp::SocketId sf) { return tcp_.SetNoDelay(sf, on); });
+  return absl::OkStatus();
+}
+
+absl::Status MptcpSockets::SetKeepalive(tcp::SocketId socket, bool on) {
+  MptcpConnection* conn = Find(socket);
+  if (conn == nullptr) return absl::NotFoundError("SO_KEEPALIVE: no such socket");
+  conn->SetSubflowOption([&](tcp::TcpConfig& c) { c.keepalive = on; },
+                         [&](tcp::SocketId sf) { return tcp_.SetKeepalive(sf, on); });
+  return absl::OkStatus();
+}
+
 absl::Status MptcpSockets::Abort(tcp::SocketId socket, tcp::Instant now) {
   MptcpConnection* conn = Find(socket);
   if (conn == nullptr) return absl::NotFoundError("abort: no such socket");

@@ -203,6 +203,16 @@ absl::Status TcpSockets::Abort(SocketId socket, tcp::Instant now) {
   return FromTcpError(tcp_.Abort(socket, now), "abort");
 }
 
+absl::Status TcpSockets::SetNoDelay(SocketId socket, bool on) {
+  if (Find(socket) == nullptr) return absl::NotFoundError("TCP_NODELAY: no such socket");
+  return FromTcpError(tcp_.SetNagle(socket, !on), "TCP_NODELAY");
+}
+
+absl::Status TcpSockets::SetKeepalive(SocketId socket, bool on) {
+  if (Find(socket) == nullptr) return absl::NotFoundError("SO_KEEPALIVE: no such socket");
+  return FromTcpError(tcp_.SetKeepalive(socket, on), "SO_KEEPALIVE");
+}
+
 absl::Status TcpSockets::Close(SocketId socket, tcp::Instant now) {
   if (Find(socket) == nullptr) return absl::NotFoundError("close: no such socket");
   SetNow(now);

@@ -96,6 +96,8 @@ class TcpSockets final : public tcp::SubflowSocketApi {
   // Half close (FIN after queued data), reset, and release of the handle.
   absl::Status Shutdown(SocketId socket, tcp::Instant now) override;
   absl::Status Abort(SocketId socket, tcp::Instant now) override;
+  absl::Status SetNoDelay(SocketId socket, bool on) override;
+  absl::Status SetKeepalive(SocketId socket, bool on) override;
   absl::Status Close(SocketId socket, tcp::Instant now) override;
 
   absl::Status SetHandler(SocketId socket, SocketHandler* handler) override;

@@ -220,6 +220,14 @@ absl::Status SimSockets::Abort(tcp::SocketId socket, tcp::Instant now) {
   return OnLive(socket, now, "abort", [&] { return tcp_.Abort(socket, now); });
 }
 
+absl::Status SimSockets::SetNoDelay(tcp::SocketId socket, bool on) {
+  return OnLive(socket, now(), "TCP_NODELAY", [&] { return tcp_.SetNagle(socket, !on); });
+}
+
+absl::Status SimSockets::SetKeepalive(tcp::SocketId socket, bool on) {
+  return OnLive(socket, now(), "SO_KEEPALIVE", [&] { return tcp_.SetKeepalive(socket, on); });
+}
+
 absl::Status SimSockets::Close(tcp::SocketId socket, tcp::Instant now) {
   return OnLive(socket, now, "close", [&] { return tcp_.Close(socket, now); });
 }

@@ -86,6 +86,8 @@ class SimSockets final : public tcp::SubflowSocketApi {
                              tcp::Instant now) override;
   absl::Status Shutdown(tcp::SocketId socket, tcp::Instant now) override;
   absl::Status Abort(tcp::SocketId socket, tcp::Instant now) override;
+  absl::Status SetNoDelay(tcp::SocketId socket, bool on) override;
+  absl::Status SetKeepalive(tcp::SocketId socket, bool on) override;
   absl::Status Close(tcp::SocketId socket, tcp::Instant now) override;
   absl::Status SetHandler(tcp::SocketId socket, tcp::SocketHandler* handler) override;
   std::optional<tcp::FlowKey> Flow(tcp::SocketId socket) const override;

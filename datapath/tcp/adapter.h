@@ -241,6 +241,9 @@ class TcpBackend {
   // (MPTCP's DATA_ACK and DATA_FIN, ADD_ADDR, MP_PRIO, the MP_JOIN third ACK again). Refused with
   // kInvalidState before the connection is synchronized or after it closed.
   virtual TcpError SendAck(ConnectionId id, Instant now) = 0;
+  // Nagle's algorithm (TCP_NODELAY off) and keepalive (SO_KEEPALIVE) on an open connection.
+  virtual TcpError SetNagle(ConnectionId id, bool on) = 0;
+  virtual TcpError SetKeepalive(ConnectionId id, bool on) = 0;
 
   virtual std::optional<TcpInfo> Info(ConnectionId id) const = 0;
   virtual std::optional<SendState> GetSendState(ConnectionId id) const = 0;

@@ -499,7 +499,11 @@ TcpError NativeTcpBackend::SetNagle(ConnectionId id, bool on) {
 TcpError NativeTcpBackend::SetKeepalive(ConnectionId id, bool on) {
   Slot* s = Find(id);
   if (s == nullptr) return TcpError::kInvalidHandle;
-  if (s->conn) s->conn->SetKeepalive(on);
+  if (s->conn) {
+    s->conn->SetKeepalive(on);
+    // The keepalive deadline may be the connection's earliest now: the timer heap must know.
+    Arm(id.index, now_, /*after_timer=*/false);
+  }
   return TcpError::kOk;
 }
 

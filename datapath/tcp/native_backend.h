@@ -126,9 +126,10 @@ class NativeTcpBackend final : public TcpBackend {
   std::optional<Instant> PollAt() const override;
   bool NextEvent(TcpEvent* event) override;
 
+  TcpError SetNagle(ConnectionId id, bool on) override;
+  TcpError SetKeepalive(ConnectionId id, bool on) override;
+
   // Beyond the adapter.
-  TcpError SetNagle(ConnectionId id, bool on);
-  TcpError SetKeepalive(ConnectionId id, bool on);
   // Replaces the SYN-cookie key; cookies made with the previous key stay valid (syn_cookies.h).
   void RotateCookieKey(const SipKey& secret) { cookies_.RotateKey(secret); }
 

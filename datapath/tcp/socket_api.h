@@ -93,6 +93,10 @@ class SocketApi {
   virtual absl::Status Abort(SocketId socket, Instant now) = 0;
   virtual absl::Status Close(SocketId socket, Instant now) = 0;
   virtual absl::Status SetHandler(SocketId socket, SocketHandler* handler) = 0;
+  // TCP_NODELAY and SO_KEEPALIVE on an open connection, as setsockopt after connect/accept (for
+  // MPTCP: every subflow, and the ones opened later). Errors: NotFound.
+  virtual absl::Status SetNoDelay(SocketId socket, bool on) = 0;
+  virtual absl::Status SetKeepalive(SocketId socket, bool on) = 0;
 
   // The connection's addresses and TCP state (for MPTCP: its first subflow's).
   virtual std::optional<FlowKey> Flow(SocketId socket) const = 0;

@@ -141,6 +141,10 @@ class EchoBackend : public tcp::TcpBackend {
   tcp::TcpError Close(tcp::ConnectionId, tcp::Instant) override {
     return tcp::TcpError::kInvalidHandle;
   }
+  tcp::TcpError SetNagle(tcp::ConnectionId, bool) override { return tcp::TcpError::kInvalidHandle; }
+  tcp::TcpError SetKeepalive(tcp::ConnectionId, bool) override {
+    return tcp::TcpError::kInvalidHandle;
+  }
   tcp::TcpError SendAck(tcp::ConnectionId, tcp::Instant) override {
     return tcp::TcpError::kInvalidHandle;
   }

@@ -1259,6 +1259,16 @@ void ChannelService::ExecSetOpt(AppSession& s, uint32_t index, const Command& c)
     field = new_value;
     done(0);
   };
+  // The options the socket layer changes on an open connection, as Linux takes them any time
+  // (apps commonly set TCP_NODELAY and SO_KEEPALIVE right after accept or connect). A listener
+  // passes them on to what it accepts (TryAccept).
+  const auto set_live = [&](bool& field, bool new_value,
+                            absl::Status (tcp::SocketApi::*set)(tcp::SocketId, bool), bool on) {
+    if (field == new_value) return done(0);
+    if (slot.HasConnection() && !(Api(slot.api).*set)(slot.socket, on).ok()) return done(EINVAL);
+    field = new_value;
+    done(0);
+  };
   const auto text = [&] {
     std::string name(reinterpret_cast<const char*>(a.value.data()), a.length);
     name.resize(std::strlen(name.c_str()));
@@ -1276,7 +1286,8 @@ void ChannelService::ExecSetOpt(AppSession& s, uint32_t index, const Command& c)
         return done(0);
       case SO_KEEPALIVE:
         if (!has_int) return done(EINVAL);
-        return set_config(slot.config.keepalive, value != 0);
+        return set_live(slot.config.keepalive, value != 0, &tcp::SocketApi::SetKeepalive,
+                        value != 0);
       case SO_LINGER: {
         linger l{};
         if (a.length < sizeof(l)) return done(EINVAL);
@@ -1301,7 +1312,7 @@ void ChannelService::ExecSetOpt(AppSession& s, uint32_t index, const Command& c)
     switch (a.name) {
       case TCP_NODELAY:
         if (!has_int) return done(EINVAL);
-        return set_config(slot.config.nagle, value == 0);
+        return set_live(slot.config.nagle, value == 0, &tcp::SocketApi::SetNoDelay, value != 0);
       case TCP_MAXSEG:
         if (!has_int || value < 88 || value > 65535) return done(EINVAL);  // Linux's bounds
         return set_config(slot.config.mss, static_cast<uint16_t>(value));
@@ -1584,6 +1595,10 @@ void ChannelService::TryAccept(AppSession& s, uint32_t listener_index) {
       accepted.peer = ToSockAddr(flow->remote, flow->remote_port);
       slot.local = ToSockAddr(flow->local, flow->local_port);
     }
+    // Set on the listener after it listened, these were not in the settings it accepted with.
+    tcp::SocketApi& api = Api(slot.api);
+    (void)api.SetNoDelay(socket, !slot.config.nagle);
+    (void)api.SetKeepalive(socket, slot.config.keepalive);
     Count(ServiceCounter::kAccepted);
     s.Push(Event{s.Handle(index), slot.accept_cookie, 0, accepted});
     ApplyConnectionOptions(s, index);

@@ -105,6 +105,10 @@ class RecordingBackend : public tcp::TcpBackend {
   }
   tcp::TcpError Abort(tcp::ConnectionId, Instant) override { return tcp::TcpError::kInvalidHandle; }
   tcp::TcpError Close(tcp::ConnectionId, Instant) override { return tcp::TcpError::kInvalidHandle; }
+  tcp::TcpError SetNagle(tcp::ConnectionId, bool) override { return tcp::TcpError::kInvalidHandle; }
+  tcp::TcpError SetKeepalive(tcp::ConnectionId, bool) override {
+    return tcp::TcpError::kInvalidHandle;
+  }
   tcp::TcpError SendAck(tcp::ConnectionId, Instant) override {
     return tcp::TcpError::kInvalidHandle;
   }

@@ -805,6 +805,39 @@ TEST_P(ServiceTest, ReleaseWithoutAdopterClosesAndBadAdoptionsAreRefused) {
   EXPECT_EQ(Counter(ServiceCounter::kAdopted), 0u);
 }
 
+// SO_KEEPALIVE set after connect, as apps set it on accepted sockets, takes effect: the idle
+// connection probes (TCP_KEEPIDLE / TCP_KEEPINTVL set before, as Linux allows), and the peer
+// sees the probes arrive.
+TEST_P(ServiceTest, KeepaliveSetAfterConnectProbes) {
+  peer_->Listen(5010);
+  auto app = Attach("keepalive");
+  ASSERT_NE(app, nullptr);
+  const auto set_int = [&](uint32_t h, int level, int name, int32_t v) {
+    SetOptArgs a{level, name, 4, {}};
+    std::memcpy(a.value.data(), &v, 4);
+    return Answer(*app, h, a).error;
+  };
+  const uint32_t h = Open(*app);
+  EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_KEEPIDLE, 1), 0);
+  EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_KEEPINTVL, 1), 0);
+  ASSERT_EQ(Answer(*app, h, ConnectArgs{V4(net_.b().ipv4(), 5010)}).kind(), EventKind::kConnected);
+  ASSERT_TRUE(Drive([&] { return peer_->count() == 1; }));
+  tcp::SocketApi& peer_api = mptcp_ ? static_cast<tcp::SocketApi&>(*net_.b().EnableMptcp({}))
+                                    : static_cast<tcp::SocketApi&>(net_.b().sockets());
+  const auto segments_in = [&] {
+    const std::optional<tcp::TcpInfo> info = peer_api.Info(peer_->conn(0).id);
+    return info ? info->counters[tcp::TcpCounter::kSegmentsIn] : 0;
+  };
+  Drive([] { return false; }, {}, 200);
+  const uint64_t quiet = segments_in();
+  EXPECT_FALSE(Drive([&] { return segments_in() > quiet; }, {}, 300)) << "traffic without probes";
+  EXPECT_EQ(set_int(h, SOL_SOCKET, SO_KEEPALIVE, 1), 0);
+  const uint64_t before = segments_in();
+  EXPECT_TRUE(Drive([&] { return segments_in() >= before + 2; }, {}, 3000))
+      << "no keepalive probe reached the peer";
+  EXPECT_FALSE(peer_->conn(0).error);
+}
+
 TEST_P(ServiceTest, SocketOptionsRoundTripAndInfoComesInRecords) {
   peer_->Listen(5005);
   auto app = Attach("options");
@@ -878,9 +911,13 @@ TEST_P(ServiceTest, SocketOptionsRoundTripAndInfoComesInRecords) {
 
   ASSERT_EQ(Answer(*app, h, ConnectArgs{V4(net_.b().ipv4(), 5005)}).kind(), EventKind::kConnected);
   ASSERT_TRUE(Drive([&] { return peer_->count() == 1; }));
-  // After connect: the same value is fine, a change the connection cannot take is refused.
+  // After connect: TCP_NODELAY changes on the live connection; the same value is fine; a
+  // change the connection cannot take is refused.
   EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_NODELAY, 1), 0);
-  EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_NODELAY, 0), EINVAL);
+  EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_NODELAY, 0), 0);
+  EXPECT_EQ(get_int(h, IPPROTO_TCP, TCP_NODELAY), 0);
+  EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_NODELAY, 1), 0);
+  EXPECT_EQ(set_int(h, IPPROTO_TCP, TCP_MAXSEG, 1000), EINVAL);
   // Some traffic so that the counters move.
   Bytes out(50000, 9);
   peer_->conn(0).to_send = 30000;
