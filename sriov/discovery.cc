@@ -68,17 +68,6 @@ absl::StatusOr<std::optional<uint32_t>> ReadUnknownOrCount(const SysfsRoot& root
   return std::optional<uint32_t>(static_cast<uint32_t>(*value));
 }
 
-absl::StatusOr<uint32_t> ReadCount(const SysfsRoot& root, const std::string& rel) {
-  absl::StatusOr<int64_t> value = root.ReadDecimal(rel);
-  if (!value.ok()) return value.status();
-  if (*value < 0 || *value > std::numeric_limits<uint16_t>::max()) {
-    // TotalVFs and NumVFs are 16-bit registers of the SR-IOV Extended Capability (PCIe base spec).
-    return absl::DataLossError(root.Path(rel) + " holds " + std::to_string(*value) +
-                               ", not a VF count (0..65535)");
-  }
-  return static_cast<uint32_t>(*value);
-}
-
 absl::StatusOr<uint16_t> ReadPciId(const SysfsRoot& root, const std::string& rel) {
   absl::StatusOr<uint32_t> value = root.ReadHex(rel);
   if (!value.ok()) return value.status();
@@ -188,10 +177,10 @@ absl::StatusOr<PhysicalFunction> ReadPf(const SysfsRoot& root, std::string_view 
   }
   pf.operstate = *state;
 
-  absl::StatusOr<uint32_t> total = ReadCount(root, dev + "/sriov_totalvfs");
+  absl::StatusOr<uint32_t> total = ReadVfCount(root, dev + "/sriov_totalvfs");
   if (!total.ok()) return total.status();
   pf.total_vfs = *total;
-  absl::StatusOr<uint32_t> num = ReadCount(root, dev + "/sriov_numvfs");
+  absl::StatusOr<uint32_t> num = ReadVfCount(root, dev + "/sriov_numvfs");
   if (!num.ok()) return num.status();
   pf.num_vfs = *num;
   if (pf.num_vfs > pf.total_vfs) {
@@ -261,6 +250,17 @@ std::optional<absl::Status> NotAPf(const SysfsRoot& root, std::string_view netde
 }
 
 }  // namespace
+
+absl::StatusOr<uint32_t> ReadVfCount(const SysfsRoot& root, const std::string& rel) {
+  absl::StatusOr<int64_t> value = root.ReadDecimal(rel);
+  if (!value.ok()) return value.status();
+  if (*value < 0 || *value > std::numeric_limits<uint16_t>::max()) {
+    // TotalVFs and NumVFs are 16-bit registers of the SR-IOV Extended Capability (PCIe base spec).
+    return absl::DataLossError(root.Path(rel) + " holds " + std::to_string(*value) +
+                               ", not a VF count (0..65535)");
+  }
+  return static_cast<uint32_t>(*value);
+}
 
 std::string_view OperStateName(OperState state) {
   for (const auto& [value, name] : kOperStates) {

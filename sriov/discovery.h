@@ -74,6 +74,10 @@ struct Inventory {
 // Every PF under the root's sys/class/net. Fails only when sys/class/net cannot be listed.
 absl::StatusOr<Inventory> Discover(const SysfsRoot& root);
 
+// A VF count file (`sriov_totalvfs`, `sriov_numvfs`): 0..65535, the 16-bit registers of the
+// SR-IOV capability; DataLoss naming the file for anything else.
+absl::StatusOr<uint32_t> ReadVfCount(const SysfsRoot& root, const std::string& rel);
+
 // One PF by interface name. NotFound when there is no such interface; FailedPrecondition when it
 // is not an SR-IOV PF (no PCI device, no sriov_totalvfs, a VF, a switchdev representor); the
 // SysfsRoot's errors (naming the file) when its tree is broken.

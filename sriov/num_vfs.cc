@@ -3,6 +3,8 @@
 #include <limits>
 #include <string>
 
+#include "sriov/discovery.h"
+
 namespace braid::sriov {
 namespace {
 
@@ -12,17 +14,6 @@ std::string Context(std::string_view pf, uint32_t requested) {
 
 absl::Status WithContext(const absl::Status& status, const std::string& context) {
   return absl::Status(status.code(), context + ": " + std::string(status.message()));
-}
-
-absl::StatusOr<uint32_t> ReadVfCount(const SysfsRoot& root, const std::string& rel) {
-  absl::StatusOr<int64_t> value = root.ReadDecimal(rel);
-  if (!value.ok()) return value.status();
-  // 16-bit TotalVFs/NumVFs registers of the SR-IOV capability.
-  if (*value < 0 || *value > std::numeric_limits<uint16_t>::max()) {
-    return absl::DataLossError(root.Path(rel) + " holds " + std::to_string(*value) +
-                               ", not a VF count (0..65535)");
-  }
-  return static_cast<uint32_t>(*value);
 }
 
 absl::Status WriteCount(SysfsRoot& root, const std::string& rel, uint32_t count) {
