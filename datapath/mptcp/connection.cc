@@ -481,6 +481,8 @@ void MptcpConnection::OnSubflowClosed(Subflow& sf, tcp::Instant now) {
     // The peer withdrew the address (REMOVE_ADDR), or said with MP_TCPRST that it will not
     // have this subflow: not something to re-create.
     reason = SubflowCloseReason::kRemoved;
+  } else if (sf.path_down) {
+    reason = SubflowCloseReason::kPathDown;
   } else if (sf.timed_out) {
     reason = SubflowCloseReason::kTimeout;
   } else if (sf.last_error) {
@@ -1359,6 +1361,25 @@ bool MptcpConnection::CloseSubflow(uint32_t subflow_id) {
   (void)tcp().Abort(sf->socket, tcp().now());
   MarkDirty();
   return true;
+}
+
+void MptcpConnection::OnPathDown(const wire::IpAddress& local) {
+  if (failed_ || fallback_) return;
+  for (auto& sf : subflows_) {
+    if (!sf || !sf->has_socket || sf->state == SubflowState::kClosed ||
+        sf->state == SubflowState::kClosing || !(sf->local_address == local)) {
+      continue;
+    }
+    if (live_subflows() == 1) break;
+    // Nothing sent on it can arrive: its data goes to the other subflows now rather than after
+    // its retransmissions time out.
+    sf->path_down = true;
+    counters().Add(MptcpCounter::kSubflowsPathDown);
+    sf->state = SubflowState::kClosing;
+    ReinjectFrom(*sf);
+    (void)tcp().Abort(sf->socket, tcp().now());
+  }
+  MarkDirty();
 }
 
 // ---- Introspection ---------------------------------------------------------------------------

@@ -237,6 +237,9 @@ class MptcpConnection final : public PmConnection {
   bool Remove(uint8_t local_id) override;
   bool SetBackup(uint32_t subflow_id, bool backup) override;
   bool CloseSubflow(uint32_t subflow_id) override;
+  // The local path of `local` went down: its subflows close (SubflowCloseReason::kPathDown) and
+  // their data goes to the others. The last live subflow stays, to survive a short flap.
+  void OnPathDown(const wire::IpAddress& local);
   PathManager& path_manager() { return *pm_; }
   void SetScheduler(std::unique_ptr<Scheduler> scheduler) { scheduler_ = std::move(scheduler); }
 

@@ -305,6 +305,7 @@ PmConnection* MptcpSockets::PathControl(tcp::SocketId socket) { return Find(sock
 void MptcpSockets::OnPathChange(const wire::IpAddress& local, bool up, tcp::Instant now) {
   for (Slot& s : slots_) {
     if (s.live && s.conn->fully_established() && !s.conn->fallback()) {
+      if (!up) s.conn->OnPathDown(local);
       s.conn->path_manager().OnPathChange(*s.conn, local, up, now);
       s.conn->MarkDirty();
     }

@@ -126,6 +126,7 @@ class Subflow final : public tcp::TcpHooks {
   std::optional<tcp::SocketError> last_error;  // from TCP, for the close reason
   bool removed = false;                        // closed because of a REMOVE_ADDR (either side)
   bool handshake_failed = false;  // passive: reset before TCP accepted it (no event will come)
+  bool path_down = false;         // closed because its local path went down
   bool timed_out = false;         // reset by us after being stale for too long
   bool pm_told = false;           // the path manager heard it is established
   bool fin_sent = false;          // fallback: TCP FIN queued

@@ -522,8 +522,8 @@ TEST(MptcpSimPathManager, SubflowRecreatedAfterItsPathCameBack) {
   // gone (it has nothing to send on it, so nothing times out there).
   s.server.path_manager.limits.subflows = 2;
   auto net = Build(s);
-  // Path 1 fails at 0.5 s and comes back at 5 s. Its subflow times out meanwhile (three
-  // retransmissions: about 3 s), and the path manager opens it again once the path is up.
+  // Path 1 fails at 0.5 s and comes back at 5 s. Its subflow closes as the path goes down (its
+  // data goes to path 0 at once), and the path manager opens it again once the path is up.
   net->SetPathState(1, SimTime(500ms), LinkState::kDown);
   net->SetPathState(1, SimTime(5s), LinkState::kUp);
   SocketBulkRun run;
@@ -542,6 +542,7 @@ TEST(MptcpSimPathManager, SubflowRecreatedAfterItsPathCameBack) {
               static_cast<unsigned long>(r.network.client_counters[MptcpCounter::kSubflowsOpened]),
               line.c_str());
   EXPECT_GE(r.network.client_counters[MptcpCounter::kSubflowsOpened], 2u);
+  EXPECT_EQ(r.network.client_counters[MptcpCounter::kSubflowsPathDown], 1u);
   // The newest subflow is the re-created one on path 1, and it carried data.
   ASSERT_GE(subflows.size(), 3u);
   const mptcp::SubflowInfo& last = subflows.back();

@@ -192,7 +192,7 @@ void KernelPathManager::OnRemoveAddr(PmConnection& /*conn*/, uint8_t remote_id,
 
 void KernelPathManager::OnPathChange(PmConnection& conn, const wire::IpAddress& local, bool up,
                                      tcp::Instant now) {
-  if (!up) return;  // the connection closes the subflows on it (kPathDown)
+  if (!up) return;  // the connection closed the subflows on it (kPathDown) before this call
   keeper_.OnPathUp(conn, local, config_.limits.subflows, now);
   CreateSubflowOrSignal(conn, now);
 }
