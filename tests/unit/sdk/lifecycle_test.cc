@@ -12,6 +12,15 @@
 
 #include "tests/unit/sdk/sdk_test_support.h"
 
+// A fork child of this multithreaded test inherits the other threads' memory without the
+// threads: LeakSanitizer would report it as lost when the child calls exit(). The child turns
+// the check off for itself (LeakSanitizer asks this function; other builds never call it).
+namespace {
+volatile int fork_child_exiting = 0;
+}  // namespace
+extern "C" int __lsan_is_turned_off();
+extern "C" int __lsan_is_turned_off() { return fork_child_exiting; }
+
 namespace braid::sdk::testing {
 namespace {
 
@@ -227,7 +236,10 @@ TEST_F(LifecycleTest, ExitClosesOpenSocketsGracefully) {
       sockaddr_in a = Loopback4(port);
       if (braid_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) != 0) ::_exit(2);
       if (braid_send(c, "bye", 3, 0) != 3) ::_exit(3);
-      if (graceful) std::exit(0);  // never closed
+      if (graceful) {
+        fork_child_exiting = 1;
+        std::exit(0);  // never closed
+      }
       ::raise(SIGKILL);
     }
     const int s = braid_accept(listener, nullptr, nullptr);
