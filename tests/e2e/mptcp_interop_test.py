@@ -321,10 +321,14 @@ def scenario_backup(check, fam):
             check(len(backup) == 1 and backup[0]["local"].startswith(
                 bed.a_addr(2) if fam == 4 else "[" + bed.a_addr(2)),
                 "the path-2 subflow is a backup", [(s["local"], s["backup"]) for s in subs])
-            check(backup and backup[0]["bytes_sent"] == 0 and all(s["bytes_sent"] > 0
-                                                                   for s in active),
+            # A backup carries data only while every other subflow is stale (RFC 8684 §3.3.8,
+            # as the kernel's scheduler): on a loaded machine a stall can make both stale for a
+            # moment. Then the backup may carry what was due, and the stale counter says why.
+            stale = braid_counters(app).get("subflow_stale", 0)
+            check(backup and (backup[0]["bytes_sent"] == 0 or stale > 0) and
+                  all(s["bytes_sent"] > 0 for s in active),
                   "no data on the backup while the others work",
-                  [(s["local"], s["bytes_sent"]) for s in subs])
+                  ([(s["local"], s["bytes_sent"]) for s in subs], "stale", stale))
         check_kernel(check, delta(bed.counters(), before),
                      {"MPJoinSynRx": 2, "MPJoinSynBackupRx": 1, "MPJoinAckRx": 2})
 
