@@ -1,5 +1,6 @@
 #include "datapath/channel/handover.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -206,14 +207,43 @@ absl::StatusOr<ChannelListener> ChannelListener::Bind(std::string_view path,
     if (!abstract) ::unlink(unlink_path.c_str());
     return absl::ErrnoToStatus(err, "channel listener: listen " + std::string(path));
   }
+  absl::StatusOr<ChannelListener> listener = Watch(std::move(fd), std::move(unlink_path), options);
+  if (!listener.ok() && !abstract) ::unlink(std::string(path).c_str());
+  return listener;
+}
+
+absl::StatusOr<ChannelListener> ChannelListener::Adopt(UniqueFd listening,
+                                                       ListenerOptions options) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  if (!listening.valid()) return absl::InvalidArgumentError("channel listener: no socket");
+  if (::getsockopt(listening.get(), SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 || value != AF_UNIX) {
+    return absl::InvalidArgumentError("channel listener: not a unix socket");
+  }
+  len = sizeof(value);
+  if (::getsockopt(listening.get(), SOL_SOCKET, SO_TYPE, &value, &len) != 0 ||
+      value != SOCK_SEQPACKET) {
+    return absl::InvalidArgumentError("channel listener: not a SOCK_SEQPACKET socket");
+  }
+  len = sizeof(value);
+  if (::getsockopt(listening.get(), SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 || value == 0) {
+    return absl::InvalidArgumentError("channel listener: the socket is not listening");
+  }
+  const int flags = ::fcntl(listening.get(), F_GETFL);
+  if (flags < 0 || ::fcntl(listening.get(), F_SETFL, flags | O_NONBLOCK) != 0) {
+    return absl::ErrnoToStatus(errno, "channel listener: O_NONBLOCK");
+  }
+  return Watch(std::move(listening), std::string(), options);
+}
+
+absl::StatusOr<ChannelListener> ChannelListener::Watch(UniqueFd fd, std::string unlink_path,
+                                                       ListenerOptions options) {
   UniqueFd epoll_fd(::epoll_create1(EPOLL_CLOEXEC));
   epoll_event ev{};
   ev.events = EPOLLIN;
   ev.data.fd = fd.get();
   if (!epoll_fd.valid() || ::epoll_ctl(epoll_fd.get(), EPOLL_CTL_ADD, fd.get(), &ev) != 0) {
-    const int err = errno;
-    if (!abstract) ::unlink(unlink_path.c_str());
-    return absl::ErrnoToStatus(err, "channel listener: epoll");
+    return absl::ErrnoToStatus(errno, "channel listener: epoll");
   }
   if (options.max_pending == 0) options.max_pending = 1;
   return ChannelListener(std::move(fd), std::move(epoll_fd), std::move(unlink_path), options);

@@ -79,6 +79,11 @@ class ChannelListener {
   // Binds and listens on `path`: a leading '@' names the abstract namespace ("@braid/pod"),
   // anything else a filesystem path (which must not exist yet; it is removed on destruction).
   static absl::StatusOr<ChannelListener> Bind(std::string_view path, ListenerOptions options = {});
+  // Takes a socket someone else bound and put in listening state: the agent binds a pod's
+  // abstract name inside the pod's network namespace (abstract names belong to the namespace of
+  // the binder) and serves it from the datapath's. It must be AF_UNIX SOCK_SEQPACKET and
+  // listening (InvalidArgument otherwise); it is made non-blocking.
+  static absl::StatusOr<ChannelListener> Adopt(UniqueFd listening, ListenerOptions options = {});
 
   ChannelListener(ChannelListener&&) noexcept = default;
   ChannelListener& operator=(ChannelListener&&) noexcept;
@@ -99,6 +104,9 @@ class ChannelListener {
   absl::StatusOr<ClientHello> AcceptHello();
 
  private:
+  // Watches a listening socket: the epoll set the service sleeps on.
+  static absl::StatusOr<ChannelListener> Watch(UniqueFd fd, std::string unlink_path,
+                                               ListenerOptions options);
   struct Pending {
     UniqueFd fd;
     PeerCredentials peer;

@@ -11,6 +11,15 @@
 
 namespace braid::mptcp {
 
+// What one group of connections gets in place of the worker's MptcpConfig defaults: a pod's
+// options or an endpoint's (architecture.md §7; proto/braid/v1 MptcpOptions). Every other
+// MptcpConfig field stays the worker's.
+struct ConnectionPolicy {
+  std::string scheduler = "default";
+  PathManagerConfig path_manager;
+  bool checksum = false;  // ask for DSS checksums (RFC 8684 §3.3.1)
+};
+
 struct MptcpConfig {
   // net.mptcp.enabled: off, Connect and Listen make plain TCP connections (that still answer the
   // socket API as MPTCP sockets in fallback, as the kernel's do).

@@ -12,8 +12,9 @@ namespace braid::mptcp {
 // join-only one (an announced address and port).
 class MptcpSockets::Listener final : public tcp::ListenHooks {
  public:
-  Listener(MptcpSockets& stack, bool app, tcp::SocketHandler* handler, const tcp::TcpConfig& config)
-      : stack_(stack), app_(app), handler_(handler), config_(config) {}
+  Listener(MptcpSockets& stack, bool app, tcp::SocketHandler* handler, const tcp::TcpConfig& config,
+           std::shared_ptr<const ConnectionPolicy> policy = nullptr)
+      : stack_(stack), app_(app), handler_(handler), config_(config), policy_(std::move(policy)) {}
 
   tcp::SynDecision OnSyn(const tcp::FlowKey& flow, const tcp::SegmentInfo& syn,
                          const wire::TcpOptionsRepr& options) override {
@@ -23,6 +24,8 @@ class MptcpSockets::Listener final : public tcp::ListenHooks {
   bool app() const { return app_; }
   tcp::SocketHandler* handler() const { return handler_; }
   const tcp::TcpConfig& config() const { return config_; }
+  // What the connections it accepts take in place of the worker's defaults; null: nothing.
+  const ConnectionPolicy* policy() const { return policy_.get(); }
   tcp::ListenerId id;
 
  private:
@@ -30,6 +33,7 @@ class MptcpSockets::Listener final : public tcp::ListenHooks {
   bool app_;
   tcp::SocketHandler* handler_;
   tcp::TcpConfig config_;
+  std::shared_ptr<const ConnectionPolicy> policy_;
 };
 
 absl::StatusOr<std::unique_ptr<MptcpSockets>> MptcpSockets::Create(const MptcpConfig& config,
@@ -73,9 +77,12 @@ const MptcpConnection* MptcpSockets::Find(tcp::SocketId socket) const {
 }
 
 MptcpConnection* MptcpSockets::NewConnection(bool client, const tcp::TcpConfig& config,
-                                             tcp::SocketHandler* handler) {
-  absl::StatusOr<std::unique_ptr<Scheduler>> sched = schedulers_.Create(default_scheduler_);
-  absl::StatusOr<std::unique_ptr<PathManager>> pm = path_managers_.Create(config_.path_manager);
+                                             tcp::SocketHandler* handler,
+                                             const ConnectionPolicy* policy) {
+  absl::StatusOr<std::unique_ptr<Scheduler>> sched =
+      schedulers_.Create(policy != nullptr ? policy->scheduler : default_scheduler_);
+  absl::StatusOr<std::unique_ptr<PathManager>> pm =
+      path_managers_.Create(policy != nullptr ? policy->path_manager : config_.path_manager);
   if (!sched.ok() || !pm.ok()) return nullptr;
   uint32_t index;
   if (!free_slots_.empty()) {
@@ -89,9 +96,16 @@ MptcpConnection* MptcpSockets::NewConnection(bool client, const tcp::TcpConfig& 
   slot.live = true;
   slot.dirty = false;
   slot.armed.reset();
+  // The connection keeps its own copy of the config: a policy's fields replace the defaults.
+  MptcpConfig conn_config = config_;
+  if (policy != nullptr) {
+    conn_config.scheduler = policy->scheduler;
+    conn_config.path_manager = policy->path_manager;
+    conn_config.checksum = policy->checksum;
+  }
   slot.conn =
       std::make_unique<MptcpConnection>(*this, tcp::SocketId{index, slot.generation}, client,
-                                        config_, config, std::move(*sched), std::move(*pm));
+                                        conn_config, config, std::move(*sched), std::move(*pm));
   slot.conn->handler = handler;
   const TokenTable::Reservation r = tokens_.Reserve(index);
   counters_.Add(MptcpCounter::kTokenCollisions, r.collisions);
@@ -159,8 +173,29 @@ void MptcpSockets::QueueAppEvent(MptcpConnection& conn, AppEventKind kind, uint6
 absl::StatusOr<tcp::ListenerId> MptcpSockets::Listen(uint16_t port, const tcp::TcpConfig& config,
                                                      tcp::SocketHandler* handler,
                                                      const std::optional<wire::IpAddress>& local) {
+  return ListenWithPolicy(port, config, handler, local, nullptr);
+}
+
+absl::Status MptcpSockets::ValidatePolicy(const ConnectionPolicy& policy) const {
+  if (!schedulers_.Contains(policy.scheduler)) {
+    return absl::InvalidArgumentError("mptcp scheduler: unknown \"" + policy.scheduler + "\"");
+  }
+  if (!path_managers_.Contains(policy.path_manager.policy)) {
+    return absl::InvalidArgumentError("mptcp path manager: unknown policy \"" +
+                                      policy.path_manager.policy + "\"");
+  }
+  return ValidatePathManagerConfig(policy.path_manager);
+}
+
+absl::StatusOr<tcp::ListenerId> MptcpSockets::ListenWithPolicy(
+    uint16_t port, const tcp::TcpConfig& config, tcp::SocketHandler* handler,
+    const std::optional<wire::IpAddress>& local, std::shared_ptr<const ConnectionPolicy> policy) {
   if (handler == nullptr) return absl::InvalidArgumentError("listen: no handler");
-  auto listener = std::make_unique<Listener>(*this, /*app=*/true, handler, config);
+  if (policy != nullptr) {
+    if (absl::Status st = ValidatePolicy(*policy); !st.ok()) return st;
+  }
+  auto listener =
+      std::make_unique<Listener>(*this, /*app=*/true, handler, config, std::move(policy));
   absl::StatusOr<tcp::ListenerId> id =
       tcp_.ListenWithHooks(port, config, this, local, listener.get());
   if (!id.ok()) return id.status();
@@ -179,8 +214,18 @@ absl::StatusOr<tcp::SocketId> MptcpSockets::Connect(const wire::IpAddress& remot
                                                     const tcp::TcpConfig& config,
                                                     tcp::SocketHandler* handler, tcp::Instant now,
                                                     const std::optional<wire::IpAddress>& bind) {
+  return ConnectWithPolicy(remote, port, config, handler, now, bind, nullptr);
+}
+
+absl::StatusOr<tcp::SocketId> MptcpSockets::ConnectWithPolicy(
+    const wire::IpAddress& remote, uint16_t port, const tcp::TcpConfig& config,
+    tcp::SocketHandler* handler, tcp::Instant now, const std::optional<wire::IpAddress>& bind,
+    const ConnectionPolicy* policy) {
   if (handler == nullptr) return absl::InvalidArgumentError("connect: no handler");
-  MptcpConnection* conn = NewConnection(/*client=*/true, config, handler);
+  if (policy != nullptr) {
+    if (absl::Status st = ValidatePolicy(*policy); !st.ok()) return st;
+  }
+  MptcpConnection* conn = NewConnection(/*client=*/true, config, handler, policy);
   if (conn == nullptr) return absl::ResourceExhaustedError("connect: MPTCP connection table full");
   if (!config_.enabled) conn->FallBack(MptcpCounter::kFallbackDisabled);
   Subflow* sf = conn->AddSubflow(Subflow::Kind::kInitial, /*active=*/true);
@@ -366,11 +411,12 @@ tcp::SynDecision MptcpSockets::OnSyn(Listener& listener, const tcp::FlowKey& flo
     FreeConnection(it->second.slot);
     pending_passive_.erase(it);
   }
-  MptcpConnection* conn = NewConnection(/*client=*/false, listener.config(), listener.handler());
+  MptcpConnection* conn =
+      NewConnection(/*client=*/false, listener.config(), listener.handler(), listener.policy());
   if (conn == nullptr) return {.action = tcp::SynDecision::Action::kAccept};
   Subflow* sf = conn->AddSubflow(Subflow::Kind::kInitial, /*active=*/false);
   // RFC 8684 §3.1: either side asking for checksums is enough.
-  conn->set_checksum(config_.checksum || mpc->checksum_required);
+  conn->set_checksum(conn->mptcp_config().checksum || mpc->checksum_required);
   conn->listener = listener.id;
   conn->passive_pending = true;
   sf->local_address = flow.local;
@@ -409,7 +455,7 @@ tcp::SynDecision MptcpSockets::OnJoinSyn(const tcp::FlowKey& flow, const wire::M
   sf->remote_id = join.address_id;
   sf->peer_backup = join.backup;
   sf->local_id = conn.LocalIdFor(flow.local);
-  for (const Endpoint& e : config_.path_manager.endpoints) {
+  for (const Endpoint& e : conn.mptcp_config().path_manager.endpoints) {
     if (e.address == flow.local && e.backup) sf->local_backup = true;
   }
   sf->local_address = flow.local;
@@ -457,8 +503,8 @@ void MptcpSockets::OnAccepted(tcp::ListenerId listener, tcp::SocketId socket) {
     (void)tcp_.Abort(socket, tcp_.now());
     return;
   }
-  MptcpConnection* conn =
-      NewConnection(/*client=*/false, l->second->config(), l->second->handler());
+  MptcpConnection* conn = NewConnection(/*client=*/false, l->second->config(), l->second->handler(),
+                                        l->second->policy());
   if (conn == nullptr) {
     (void)tcp_.Abort(socket, tcp_.now());
     return;

@@ -81,6 +81,22 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   absl::Status SetDefaultScheduler(std::string_view name);
   absl::Status SetScheduler(tcp::SocketId socket, std::string_view name);
 
+  // Listen and Connect whose connections take `policy` (scheduler, path manager and its
+  // endpoints, checksums) instead of the worker's defaults: a pod's addresses and options
+  // (architecture.md §7). Null: the defaults, as Listen / Connect. Errors as theirs, plus
+  // InvalidArgument for a policy ValidatePolicy refuses.
+  absl::StatusOr<tcp::ListenerId> ListenWithPolicy(uint16_t port, const tcp::TcpConfig& config,
+                                                   tcp::SocketHandler* handler,
+                                                   const std::optional<wire::IpAddress>& local,
+                                                   std::shared_ptr<const ConnectionPolicy> policy);
+  absl::StatusOr<tcp::SocketId> ConnectWithPolicy(const wire::IpAddress& remote, uint16_t port,
+                                                  const tcp::TcpConfig& config,
+                                                  tcp::SocketHandler* handler, tcp::Instant now,
+                                                  const std::optional<wire::IpAddress>& bind,
+                                                  const ConnectionPolicy* policy);
+  // InvalidArgument naming what is wrong: an unknown scheduler or path manager, bad endpoints.
+  absl::Status ValidatePolicy(const ConnectionPolicy& policy) const;
+
   // Introspection (braidctl, tests) and the external path manager's handle on a connection.
   std::optional<MptcpInfo> ConnectionInfo(tcp::SocketId socket) const;
   std::vector<SubflowInfo> SubflowsOf(tcp::SocketId socket) const;
@@ -171,7 +187,7 @@ class MptcpSockets final : public tcp::SocketApi, private tcp::SocketHandler {
   const MptcpConnection* Find(tcp::SocketId socket) const;
   // A new connection slot with its policies; nullptr when the table is full.
   MptcpConnection* NewConnection(bool client, const tcp::TcpConfig& config,
-                                 tcp::SocketHandler* handler);
+                                 tcp::SocketHandler* handler, const ConnectionPolicy* policy);
   void FreeConnection(uint32_t slot);
   std::pair<MptcpConnection*, Subflow*> Lookup(tcp::SocketId tcp_socket);
   void Service(tcp::Instant now);

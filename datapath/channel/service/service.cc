@@ -16,9 +16,13 @@
 #include <chrono>
 #include <cstring>
 #include <deque>
+#include <memory>
+#include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "datapath/channel/byte_fifo.h"
@@ -87,6 +91,8 @@ struct Slot {
   uint8_t api = kApiTcp;
   tcp::SocketId socket;  // valid while a connection of the socket layer belongs to the slot
   tcp::ListenerId listener;
+  // A scoped wildcard listen: the listeners at the scope's other addresses (ServiceScope).
+  std::vector<tcp::ListenerId> more_listeners;
   SockAddr local;  // kBind's address, with the port a listener got
   tcp::TcpConfig config;
   SlotOptions options;
@@ -532,8 +538,23 @@ class ChannelService::Handler final : public tcp::SocketHandler {
 
 // ---------------------------------------------------------------------------------------------
 
-ChannelService::ChannelService(SocketApis apis, const tcp::TcpConfig& socket_config)
-    : apis_(apis), socket_config_(socket_config), discard_(kDiscardBytes) {
+bool ServiceScope::Contains(const wire::IpAddress& address) const {
+  return std::find(addresses.begin(), addresses.end(), address) != addresses.end();
+}
+
+absl::Status ServiceScope::Validate() const {
+  if (scoped() && !source_for) {
+    return absl::InvalidArgumentError("service scope: addresses without a source selector");
+  }
+  return absl::OkStatus();
+}
+
+ChannelService::ChannelService(SocketApis apis, const tcp::TcpConfig& socket_config,
+                               ServiceScope scope)
+    : apis_(apis),
+      socket_config_(socket_config),
+      scope_(std::move(scope)),
+      discard_(kDiscardBytes) {
   handlers_[kApiTcp] = std::make_unique<Handler>(*this, kApiTcp);
   handlers_[kApiMptcp] = std::make_unique<Handler>(*this, kApiMptcp);
 }
@@ -552,9 +573,24 @@ absl::Status ChannelService::Listen(std::string_view path, const Geometry& geome
     return absl::InvalidArgumentError("channel geometry: " + error);
   }
   if (absl::Status s = limits.Validate(); !s.ok()) return s;
+  if (absl::Status s = scope_.Validate(); !s.ok()) return s;
   absl::StatusOr<ChannelListener> listener = ChannelListener::Bind(path);
   if (!listener.ok()) return listener.status();
-  listener_.emplace(std::move(*listener));
+  return Listen(std::move(*listener), geometry, limits);
+}
+
+absl::Status ChannelService::Listen(ChannelListener listener, const Geometry& geometry,
+                                    const ServiceLimits& limits) {
+  if (stopped_ || listener_) {
+    return absl::FailedPreconditionError("channel service: already listening or stopped");
+  }
+  if (apis_.tcp == nullptr) return absl::InvalidArgumentError("channel service: no TCP sockets");
+  if (std::string error = geometry.Validate(); !error.empty()) {
+    return absl::InvalidArgumentError("channel geometry: " + error);
+  }
+  if (absl::Status s = limits.Validate(); !s.ok()) return s;
+  if (absl::Status s = scope_.Validate(); !s.ok()) return s;
+  listener_.emplace(std::move(listener));
   geometry_ = geometry;
   limits_ = limits;
   next_liveness_ = {};
@@ -1016,7 +1052,9 @@ void ChannelService::ExecBind(AppSession& s, uint32_t index, const Command& c) {
     s.Done(c.handle, c.cookie, Op::kBind, EINVAL);
     return;
   }
-  if (!IsAnyAddress(address) && !apis_.tcp->IsLocalAddress(ToIp(address))) {
+  if (!IsAnyAddress(address) && (!apis_.tcp->IsLocalAddress(ToIp(address)) ||
+                                 (scope_.scoped() && !scope_.Contains(ToIp(address))))) {
+    Count(ServiceCounter::kOutOfScopeRefused);
     s.Done(c.handle, c.cookie, Op::kBind, EADDRNOTAVAIL);
     return;
   }
@@ -1039,35 +1077,83 @@ void ChannelService::ExecListen(AppSession& s, uint32_t index, const Command& c)
     s.Done(c.handle, c.cookie, Op::kListen, EINVAL);
     return;
   }
-  std::optional<wire::IpAddress> local;
-  if (!IsAnyAddress(slot.local)) local = ToIp(slot.local);
-  tcp::SocketApi& api = Api(slot.api);
-  absl::StatusOr<tcp::ListenerId> id = absl::InvalidArgumentError("no port");
-  if (slot.local.port != 0) {
-    id = api.Listen(slot.local.port, slot.config, handlers_[slot.api].get(), local);
+  // Where the listen applies: the bound address; unbound, every address of the stack, or in a
+  // scoped service each of the scope's addresses of the socket's family (both families for
+  // AF_INET6, which takes IPv4 too as a dual-stack socket does).
+  std::vector<std::optional<wire::IpAddress>> locals;
+  if (!IsAnyAddress(slot.local)) {
+    locals.push_back(ToIp(slot.local));
+  } else if (!scope_.scoped()) {
+    locals.push_back(std::nullopt);
   } else {
-    // Port 0: the first free port of the dynamic range, from where the last search ended.
+    for (const wire::IpAddress& a : scope_.addresses) {
+      if (slot.family == AF_INET6 || std::holds_alternative<wire::Ipv4Address>(a)) {
+        locals.push_back(a);
+      }
+    }
+    if (locals.empty()) {
+      Count(ServiceCounter::kOutOfScopeRefused);
+      s.Done(c.handle, c.cookie, Op::kListen, EADDRNOTAVAIL);
+      return;
+    }
+  }
+  absl::Status status = absl::InvalidArgumentError("no port");
+  if (slot.local.port != 0) {
+    status = ListenAll(s, index, slot.local.port, locals);
+  } else {
+    // Port 0: the first port of the dynamic range free at every address, from where the last
+    // search ended.
     for (uint32_t i = 0; i < kListenPortTries; ++i) {
       const uint16_t port = static_cast<uint16_t>(
           kListenPortFirst + (next_listen_port_++ % (65536u - kListenPortFirst)));
-      id = api.Listen(port, slot.config, handlers_[slot.api].get(), local);
-      if (id.ok()) {
+      status = ListenAll(s, index, port, locals);
+      if (status.ok()) {
         slot.local.port = port;
         break;
       }
-      if (!absl::IsAlreadyExists(id.status())) break;
+      if (!absl::IsAlreadyExists(status)) break;
     }
   }
-  if (!id.ok()) {
-    s.Done(c.handle, c.cookie, Op::kListen, ErrnoOf(id.status()));
+  if (!status.ok()) {
+    s.Done(c.handle, c.cookie, Op::kListen, ErrnoOf(status));
     return;
   }
-  slot.listener = *id;
   slot.backlog = backlog;
   slot.state = SlotState::kListening;
-  listeners_[Key(slot.api, id->index)] = ListenerRef{&s, index};
   Count(ServiceCounter::kListens);
   s.Done(c.handle, c.cookie, Op::kListen, 0);
+}
+
+absl::StatusOr<tcp::ListenerId> ChannelService::ListenOn(
+    AppSession& s, uint32_t index, uint16_t port, const std::optional<wire::IpAddress>& local) {
+  Slot& slot = s.slots[index];
+  if (slot.api == kApiMptcp && apis_.mptcp != nullptr && scope_.policy_for) {
+    std::shared_ptr<const mptcp::ConnectionPolicy> policy =
+        scope_.policy_for(local.value_or(wire::IpAddress{}), port, /*listen=*/true);
+    if (policy != nullptr) {
+      return apis_.mptcp->ListenWithPolicy(port, slot.config, handlers_[slot.api].get(), local,
+                                           std::move(policy));
+    }
+  }
+  return Api(slot.api).Listen(port, slot.config, handlers_[slot.api].get(), local);
+}
+
+absl::Status ChannelService::ListenAll(AppSession& s, uint32_t index, uint16_t port,
+                                       std::span<const std::optional<wire::IpAddress>> locals) {
+  Slot& slot = s.slots[index];
+  std::vector<tcp::ListenerId> ids;
+  for (const std::optional<wire::IpAddress>& local : locals) {
+    absl::StatusOr<tcp::ListenerId> id = ListenOn(s, index, port, local);
+    if (!id.ok()) {
+      for (const tcp::ListenerId undo : ids) (void)Api(slot.api).StopListening(undo);
+      return id.status();
+    }
+    ids.push_back(*id);
+  }
+  slot.listener = ids.front();
+  slot.more_listeners.assign(ids.begin() + 1, ids.end());
+  for (const tcp::ListenerId id : ids) listeners_[Key(slot.api, id.index)] = ListenerRef{&s, index};
+  return absl::OkStatus();
 }
 
 void ChannelService::ExecAcceptInto(AppSession& s, uint32_t index, const Command& c) {
@@ -1115,9 +1201,27 @@ void ChannelService::ExecConnect(AppSession& s, uint32_t index, const Command& c
     return;
   }
   std::optional<wire::IpAddress> bind;
-  if (!IsAnyAddress(slot.local)) bind = ToIp(slot.local);
-  absl::StatusOr<tcp::SocketId> id = Api(slot.api).Connect(ToIp(remote), remote.port, slot.config,
-                                                           handlers_[slot.api].get(), now, bind);
+  if (!IsAnyAddress(slot.local)) {
+    bind = ToIp(slot.local);
+  } else if (scope_.scoped()) {
+    // A pod's connection leaves from the pod's own address on the path the route takes.
+    bind = scope_.source_for(ToIp(remote));
+    if (!bind) {
+      Count(ServiceCounter::kConnectFailures);
+      s.Done(c.handle, c.cookie, Op::kConnect, ENETUNREACH);
+      return;
+    }
+  }
+  std::shared_ptr<const mptcp::ConnectionPolicy> policy;
+  if (slot.api == kApiMptcp && apis_.mptcp != nullptr && scope_.policy_for) {
+    policy = scope_.policy_for(ToIp(remote), remote.port, /*listen=*/false);
+  }
+  absl::StatusOr<tcp::SocketId> id =
+      policy != nullptr
+          ? apis_.mptcp->ConnectWithPolicy(ToIp(remote), remote.port, slot.config,
+                                           handlers_[slot.api].get(), now, bind, policy.get())
+          : Api(slot.api).Connect(ToIp(remote), remote.port, slot.config, handlers_[slot.api].get(),
+                                  now, bind);
   if (!id.ok()) {
     Count(ServiceCounter::kConnectFailures);
     s.Done(c.handle, c.cookie, Op::kConnect, ErrnoOf(id.status()));
@@ -1612,6 +1716,11 @@ void ChannelService::CloseListener(AppSession& s, uint32_t index) {
   tcp::SocketApi& api = Api(listener.api);
   (void)api.StopListening(listener.listener);
   listeners_.erase(Key(listener.api, listener.listener.index));
+  for (const tcp::ListenerId more : listener.more_listeners) {
+    (void)api.StopListening(more);
+    listeners_.erase(Key(listener.api, more.index));
+  }
+  listener.more_listeners.clear();
   for (const tcp::SocketId socket : listener.waiting) {
     (void)api.Abort(socket, api.now());
     Orphan(listener.api, socket);

@@ -35,6 +35,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -46,11 +47,13 @@
 #include "absl/status/status.h"
 #include "datapath/channel/handover.h"
 #include "datapath/channel/layout.h"
+#include "datapath/mptcp/mptcp_config.h"
 #include "datapath/mptcp/socket_manager.h"
 #include "datapath/runtime/idle_policy.h"
 #include "datapath/tcp/socket_api.h"
 #include "datapath/tcp/tcp_config.h"
 #include "datapath/tcp/time.h"
+#include "datapath/wire/address.h"
 
 namespace braid::channel {
 
@@ -104,6 +107,28 @@ struct SocketApis {
   mptcp::MptcpSockets* mptcp = nullptr;
 };
 
+// Whom a service serves (architecture.md §7): the whole node (an empty scope: every address of
+// the stack, the worker's MPTCP defaults), or one pod — its own addresses on the node's paths and
+// its MPTCP options. The agent runs one service per pod, all on the same socket layers.
+struct ServiceScope {
+  // The local addresses the apps may bind, listen on and connect from. A wildcard listen
+  // listens on each of them (of the socket's family; both for AF_INET6). Empty: unscoped.
+  std::vector<wire::IpAddress> addresses;
+  // The source of a connect without bind: the scope's address on the path the route to
+  // `remote` leaves by; nullopt: unreachable (ENETUNREACH). Required with `addresses`.
+  std::function<std::optional<wire::IpAddress>(const wire::IpAddress& remote)> source_for;
+  // The MPTCP policy of the connections a listener on (address, port) accepts (`listen`), or of
+  // a connect to (address, port). Null, or a null result: the worker's defaults.
+  std::function<std::shared_ptr<const mptcp::ConnectionPolicy>(const wire::IpAddress& address,
+                                                               uint16_t port, bool listen)>
+      policy_for;
+
+  bool scoped() const { return !addresses.empty(); }
+  bool Contains(const wire::IpAddress& address) const;
+  // InvalidArgument when `addresses` is set without `source_for`.
+  absl::Status Validate() const;
+};
+
 // One attached app as the service sees it (for tests, braidctl, the summary).
 struct SessionInfo {
   pid_t pid = 0;  // SO_PEERCRED
@@ -119,7 +144,8 @@ class AppSession;
 class ChannelService final : public runtime::WakeSources {
  public:
   // `socket_config` is every socket's starting TcpConfig (options change it per socket).
-  explicit ChannelService(SocketApis apis, const tcp::TcpConfig& socket_config = {});
+  explicit ChannelService(SocketApis apis, const tcp::TcpConfig& socket_config = {},
+                          ServiceScope scope = {});
   ChannelService(const ChannelService&) = delete;
   ChannelService& operator=(const ChannelService&) = delete;
   // Stops (as Stop) if still running.
@@ -130,6 +156,11 @@ class ChannelService final : public runtime::WakeSources {
   // (already listening or stopped), the listener's errors.
   absl::Status Listen(std::string_view path, const Geometry& geometry,
                       const ServiceLimits& limits = {});
+  // The same on a listener made elsewhere (ChannelListener::Adopt: a pod's abstract name bound
+  // in the pod's network namespace).
+  absl::Status Listen(ChannelListener listener, const Geometry& geometry,
+                      const ServiceLimits& limits = {});
+  const ServiceScope& scope() const { return scope_; }
 
   // Accepts hellos, serves every app's commands, moves bytes both ways, pushes events, wakes the
   // apps that sleep, ends the sessions of dead or broken apps. Never blocks. Returns whether it
@@ -214,6 +245,12 @@ class ChannelService final : public runtime::WakeSources {
   void TryAccept(AppSession& s, uint32_t listener_index);
   void CloseListener(AppSession& s, uint32_t index);
   void ResetConnection(AppSession& s, uint32_t index, tcp::Instant now);
+  // One listener of the socket layer for the slot, with the scope's policy.
+  absl::StatusOr<tcp::ListenerId> ListenOn(AppSession& s, uint32_t index, uint16_t port,
+                                           const std::optional<wire::IpAddress>& local);
+  // Listens on `port` at every address the slot's listen covers; undoes all on failure.
+  absl::Status ListenAll(AppSession& s, uint32_t index, uint16_t port,
+                         std::span<const std::optional<wire::IpAddress>> locals);
   void Release(AppSession& s, uint32_t index, uint64_t cookie, int32_t error);
   void ApplyConnectionOptions(AppSession& s, uint32_t index);
 
@@ -224,6 +261,7 @@ class ChannelService final : public runtime::WakeSources {
 
   SocketApis apis_;
   tcp::TcpConfig socket_config_;
+  ServiceScope scope_;
   std::unique_ptr<Handler> handlers_[2];
   std::optional<ChannelListener> listener_;
   Geometry geometry_;

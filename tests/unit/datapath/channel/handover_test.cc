@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -178,6 +179,36 @@ TEST(Handover, WelcomeDeliversWorkingDescriptors) {
   ASSERT_EQ(::poll(&p, 1, 1000), 1);
   char byte;
   EXPECT_EQ(::recv(hello->fd.get(), &byte, 1, MSG_DONTWAIT), 0);
+}
+
+// The agent binds a pod's name in the pod's network namespace and hands the listening socket to
+// the service (ChannelListener::Adopt); anything but a listening SEQPACKET unix socket is refused.
+TEST(Handover, AnAdoptedListenerServesHellos) {
+  const std::string path = TestSocketPath("adopt");
+  UniqueFd raw(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, path.data() + 1, path.size() - 1);  // abstract: '@' -> NUL
+  const socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size());
+  ASSERT_EQ(::bind(raw.get(), reinterpret_cast<sockaddr*>(&addr), len), 0) << errno;
+
+  // Bound, not listening yet: refused, and the caller's descriptor is gone with the error.
+  UniqueFd dup(::dup(raw.get()));
+  absl::StatusOr<ChannelListener> early = ChannelListener::Adopt(std::move(dup));
+  EXPECT_TRUE(absl::IsInvalidArgument(early.status())) << early.status();
+  ASSERT_EQ(::listen(raw.get(), 8), 0);
+  auto listener = ChannelListener::Adopt(std::move(raw));
+  ASSERT_TRUE(listener.ok()) << listener.status();
+  Client client(path);
+  auto hello = Serve(*listener);
+  ASSERT_TRUE(hello.ok()) << hello.status();
+  EXPECT_EQ(hello->hello.Name(), "test-app");
+
+  UniqueFd stream(::socket(AF_UNIX, SOCK_STREAM, 0));
+  EXPECT_TRUE(absl::IsInvalidArgument(ChannelListener::Adopt(std::move(stream)).status()));
+  UniqueFd tcp(::socket(AF_INET, SOCK_STREAM, 0));
+  EXPECT_TRUE(absl::IsInvalidArgument(ChannelListener::Adopt(std::move(tcp)).status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ChannelListener::Adopt(UniqueFd()).status()));
 }
 
 TEST(Handover, VersionMismatchIsRefusedWithTheMessage) {

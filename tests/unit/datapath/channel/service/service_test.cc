@@ -354,12 +354,14 @@ class ServiceTest : public ::testing::TestWithParam<bool> {
   Protocol protocol() const { return mptcp_ ? Protocol::kMptcp : Protocol::kTcp; }
 
   // Attaches an app through the real handover; the service is polled meanwhile.
-  std::unique_ptr<AppDriver> Attach(const std::string& name) {
-    auto answer = std::async(std::launch::async, [&] { return ConnectChannel(path_, name); });
+  std::unique_ptr<AppDriver> Attach(const std::string& name, const std::string& path = {}) {
+    const std::string& to = path.empty() ? path_ : path;
+    auto answer = std::async(std::launch::async, [&] { return ConnectChannel(to, name); });
     const auto end = std::chrono::steady_clock::now() + 5s;
     while (answer.wait_for(1ms) != std::future_status::ready &&
            std::chrono::steady_clock::now() < end) {
       service_->Poll(net_.now());
+      for (auto& pod : pods_) pod.service->Poll(net_.now());
     }
     absl::StatusOr<ChannelConnection> c = answer.get();
     EXPECT_TRUE(c.ok()) << c.status();
@@ -377,6 +379,7 @@ class ServiceTest : public ::testing::TestWithParam<bool> {
     for (int i = 0; i < rounds; ++i) {
       if (step) step();
       bool work = service_->Poll(net_.now());
+      for (auto& pod : pods_) work |= pod.service->Poll(net_.now());
       peer_->Step();
       work |= net_.Pump() > 0;
       if (done()) return true;
@@ -432,9 +435,33 @@ class ServiceTest : public ::testing::TestWithParam<bool> {
 
   uint64_t Counter(ServiceCounter c) const { return service_->counters()[c]; }
 
+  // A pod's service on the same stack (ServiceScope): `address` is added to side a's interface
+  // and is the pod's only address; `policy` is every MPTCP connection's. Returns its path.
+  std::string AddPod(const wire::Ipv4Address& address,
+                     std::shared_ptr<const mptcp::ConnectionPolicy> policy = nullptr) {
+    EXPECT_EQ(net_.a().net().AddAddress(0, address, 24, net_.now()), net::NetError::kOk);
+    SocketApis apis{&net_.a().sockets(), mptcp_ ? net_.a().EnableMptcp({}) : nullptr};
+    ServiceScope scope;
+    scope.addresses = {address};
+    scope.source_for = [address](const wire::IpAddress&) -> std::optional<wire::IpAddress> {
+      return address;
+    };
+    scope.policy_for = [policy](const wire::IpAddress&, uint16_t, bool) { return policy; };
+    Pod pod{std::make_unique<ChannelService>(apis, tcp::TcpConfig{}, scope),
+            testing::TestSocketPath("pod")};
+    EXPECT_TRUE(pod.service->Listen(pod.path, SmallGeometry()).ok());
+    pods_.push_back(std::move(pod));
+    return pods_.back().path;
+  }
+
   TwoStacks net_;
   bool mptcp_ = false;
   std::unique_ptr<ChannelService> service_;
+  struct Pod {
+    std::unique_ptr<ChannelService> service;
+    std::string path;
+  };
+  std::vector<Pod> pods_;
   std::unique_ptr<PeerApp> peer_;
   std::string path_;
 };
@@ -643,6 +670,81 @@ TEST_P(ServiceTest, ShutdownCloseAndAbortReachThePeerInOrder) {
   ASSERT_TRUE(Drive([&] { return peer_->conn(1).error; }));
   EXPECT_EQ(peer_->conn(1).why, tcp::SocketError::kReset);
   EXPECT_GE(Counter(ServiceCounter::kSocketsReset), 1u);
+}
+
+// Two pods on one stack, each a scoped service with its own address (architecture.md §7): both
+// listen on the same port with a wildcard address, each gets only the connections to its own
+// address, and the node's own address has no listener at that port.
+TEST_P(ServiceTest, PodsListenOnTheSamePortAtTheirOwnAddresses) {
+  const wire::Ipv4Address pod_a{{192, 0, 2, 11}};
+  const wire::Ipv4Address pod_b{{192, 0, 2, 12}};
+  auto app_a = Attach("pod-a", AddPod(pod_a));
+  auto app_b = Attach("pod-b", AddPod(pod_b));
+  ASSERT_NE(app_a, nullptr);
+  ASSERT_NE(app_b, nullptr);
+  std::vector<std::pair<AppDriver*, uint32_t>> accepts;
+  for (AppDriver* app : {app_a.get(), app_b.get()}) {
+    const uint32_t l = Open(*app);
+    EXPECT_EQ(Answer(*app, l, BindArgs{V4(wire::Ipv4Address{}, 7001)}).error, 0);
+    ASSERT_EQ(Answer(*app, l, ListenArgs{8}).error, 0);
+    const uint32_t h = app->NewHandle();
+    app->Push(l, AcceptIntoArgs{h});
+    accepts.push_back({app, h});
+  }
+  peer_->Connect(pod_a, 7001);
+  peer_->Connect(pod_b, 7001);
+  PeerApp::Conn& to_node = peer_->Connect(net_.a().ipv4(), 7001);
+  ASSERT_TRUE(Drive([&] {
+    return accepts[0].first->Has(accepts[0].second, EventKind::kAccepted) &&
+           accepts[1].first->Has(accepts[1].second, EventKind::kAccepted) && to_node.error;
+  }));
+  EXPECT_EQ(to_node.why, tcp::SocketError::kRefused);
+  const wire::Ipv4Address want[] = {pod_a, pod_b};
+  for (size_t i = 0; i < 2; ++i) {
+    auto [app, h] = accepts[i];
+    const Event local = Answer(*app, h, GetInfoArgs{InfoKind::kLocalAddress});
+    EXPECT_EQ(std::get<InfoArgs>(local.args).address, V4(want[i], 7001)) << i;
+  }
+  // Port 0 finds a port free at the pod's addresses.
+  const uint32_t any_port = Open(*app_a);
+  ASSERT_EQ(Answer(*app_a, any_port, ListenArgs{8}).error, 0);
+  const Event bound = Answer(*app_a, any_port, GetInfoArgs{InfoKind::kLocalAddress});
+  EXPECT_NE(std::get<InfoArgs>(bound.args).address.port, 0);
+}
+
+// A pod's app connects from the pod's address, cannot bind the node's or another pod's, and its
+// MPTCP connections take the pod's policy.
+TEST_P(ServiceTest, APodsConnectionsLeaveFromItsAddressWithItsPolicy) {
+  const wire::Ipv4Address pod{{192, 0, 2, 21}};
+  auto policy = std::make_shared<mptcp::ConnectionPolicy>();
+  policy->scheduler = "roundrobin";
+  auto app = Attach("pod", AddPod(pod, policy));
+  ASSERT_NE(app, nullptr);
+  peer_->Listen(5002);
+  const uint32_t h = ConnectToPeer(*app, 5002);
+  ASSERT_TRUE(Drive([&] { return peer_->count() == 1; }));
+  const Event local = Answer(*app, h, GetInfoArgs{InfoKind::kLocalAddress});
+  const SockAddr from = std::get<InfoArgs>(local.args).address;
+  EXPECT_EQ(from, V4(pod, from.port));
+  tcp::SocketApi& peer_api = mptcp_ ? static_cast<tcp::SocketApi&>(*net_.b().EnableMptcp({}))
+                                    : static_cast<tcp::SocketApi&>(net_.b().sockets());
+  const std::optional<tcp::FlowKey> flow = peer_api.Flow(peer_->conn(0).id);
+  ASSERT_TRUE(flow);
+  EXPECT_EQ(flow->remote, wire::IpAddress(pod));
+  if (mptcp_) {
+    mptcp::MptcpSockets& m = *net_.a().EnableMptcp({});
+    ASSERT_EQ(m.Connections().size(), 1u);
+    EXPECT_EQ(m.ConnectionInfo(m.Connections()[0])->scheduler, "roundrobin");
+  }
+  const uint64_t refused = pods_[0].service->counters()[ServiceCounter::kOutOfScopeRefused];
+  const uint32_t other = Open(*app);
+  EXPECT_EQ(Answer(*app, other, BindArgs{V4(net_.a().ipv4(), 0)}).error, EADDRNOTAVAIL);
+  EXPECT_EQ(pods_[0].service->counters()[ServiceCounter::kOutOfScopeRefused], refused + 1);
+  // An IPv6 listener of a pod with only an IPv4 address listens at that one (dual stack).
+  const uint32_t six = app->NewHandle();
+  const uint64_t cookie = app->Push(six, OpenArgs{AF_INET6, protocol()});
+  ASSERT_TRUE(Drive([&] { return app->TakeAnswer(cookie).has_value(); }));
+  EXPECT_EQ(Answer(*app, six, ListenArgs{4}).error, 0);
 }
 
 TEST_P(ServiceTest, TheAppsUnreadBytesMakeCloseAReset) {
