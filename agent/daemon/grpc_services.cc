@@ -1,0 +1,244 @@
+#include "agent/daemon/grpc_services.h"
+
+#include <chrono>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "agent/daemon/agent.h"
+#include "agent/metrics/counters.h"
+#include "google/protobuf/util/time_util.h"
+#include "proto/status.h"
+
+namespace braid::agent {
+namespace {
+
+namespace v1 = braid::v1;
+using google::protobuf::util::TimeUtil;
+
+// Times a call into the agent's histograms and converts its status.
+class Timed {
+ public:
+  Timed(Agent& agent, std::string_view service, std::string_view method, bool cni)
+      : agent_(agent),
+        service_(service),
+        method_(method),
+        cni_(cni),
+        start_(std::chrono::steady_clock::now()) {}
+  grpc::Status Done(const absl::Status& status) {
+    const auto elapsed = std::chrono::steady_clock::now() - start_;
+    agent_.exporter().ObserveGrpcRequest(service_, method_, status.code(), elapsed);
+    if (cni_) agent_.exporter().ObserveCniRequest(method_, elapsed);
+    if (!status.ok()) {
+      Log(LogLevel::kWarning,
+          absl::StrCat(std::string(service_), ".", std::string(method_), ": ", status.ToString()));
+    }
+    return proto::ToGrpcStatus(status);
+  }
+
+ private:
+  Agent& agent_;
+  std::string_view service_;
+  std::string_view method_;
+  bool cni_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+v1::LogLevel ToProto(LogLevel level) {
+  switch (level) {
+    case LogLevel::kError:
+      return v1::LOG_LEVEL_ERROR;
+    case LogLevel::kWarning:
+      return v1::LOG_LEVEL_WARNING;
+    case LogLevel::kInfo:
+      return v1::LOG_LEVEL_INFO;
+    case LogLevel::kDebug:
+      return v1::LOG_LEVEL_DEBUG;
+  }
+  return v1::LOG_LEVEL_UNSPECIFIED;
+}
+
+}  // namespace
+
+// ---- CniService --------------------------------------------------------------------------------
+
+grpc::Status CniServiceImpl::Add(grpc::ServerContext*, const v1::CniAddRequest* request,
+                                 v1::CniAddResponse* response) {
+  Timed t(agent_, "CniService", "Add", true);
+  absl::StatusOr<v1::CniAddResponse> r = agent_.pods().Add(*request);
+  if (r.ok()) {
+    *response = std::move(*r);
+    Log(LogLevel::kInfo,
+        absl::StrCat("pod ", request->pod().namespace_(), "/", request->pod().name(), " added (",
+                     request->attachment().container_id(), ")"));
+  }
+  return t.Done(r.status());
+}
+
+grpc::Status CniServiceImpl::Del(grpc::ServerContext*, const v1::CniDelRequest* request,
+                                 v1::CniDelResponse*) {
+  Timed t(agent_, "CniService", "Del", true);
+  return t.Done(agent_.pods().Del(*request));
+}
+
+grpc::Status CniServiceImpl::Check(grpc::ServerContext*, const v1::CniCheckRequest* request,
+                                   v1::CniCheckResponse*) {
+  Timed t(agent_, "CniService", "Check", true);
+  return t.Done(agent_.pods().Check(*request));
+}
+
+grpc::Status CniServiceImpl::Status(grpc::ServerContext*, const v1::CniStatusRequest*,
+                                    v1::CniStatusResponse* response) {
+  Timed t(agent_, "CniService", "Status", true);
+  const absl::Status ready = agent_.Readiness();
+  response->set_readiness(ready.ok() ? v1::CNI_READINESS_READY : v1::CNI_READINESS_NOT_READY);
+  response->set_message(ready.ok() ? "ready" : std::string(ready.message()));
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status CniServiceImpl::Gc(grpc::ServerContext*, const v1::CniGcRequest* request,
+                                v1::CniGcResponse* response) {
+  Timed t(agent_, "CniService", "Gc", true);
+  absl::StatusOr<v1::CniGcResponse> r = agent_.pods().Gc(*request);
+  if (r.ok()) *response = std::move(*r);
+  return t.Done(r.status());
+}
+
+// ---- DebugService ------------------------------------------------------------------------------
+
+grpc::Status DebugServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStatusRequest*,
+                                         v1::GetStatusResponse* response) {
+  Timed t(agent_, "DebugService", "GetStatus", false);
+  response->set_version(kAgentVersion);
+  response->set_node_name(agent_.config().node.name);
+  const auto start = agent_.start_time();
+  *response->mutable_start_time() = TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(start.time_since_epoch()).count());
+  *response->mutable_uptime() = TimeUtil::NanosecondsToDuration(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now() - start)
+          .count());
+  struct Worker {
+    runtime::WorkerStats stats;
+    size_t connections = 0;
+  };
+  absl::StatusOr<Worker> w =
+      agent_.services().Call<Worker>([](runtime::Worker& worker, tcp::Instant) {
+        Worker out{worker.stats(), 0};
+        if (worker.mptcp() != nullptr) out.connections = worker.mptcp()->open_connections();
+        return out;
+      });
+  if (!w.ok()) return t.Done(w.status());
+  const std::vector<channel::PodServiceInfo> pods = agent_.services().Pods();
+  v1::WorkerStatus* ws = response->add_workers();
+  ws->set_id(0);
+  ws->set_iterations(w->stats.iterations);
+  ws->set_busy_iterations(w->stats.busy_iterations);
+  ws->set_rx_frames(w->stats.rx_frames);
+  ws->set_tx_frames(w->stats.tx_frames);
+  ws->set_connection_count(static_cast<uint32_t>(w->connections));
+  uint32_t apps = 0;
+  for (const channel::PodServiceInfo& p : pods) apps += static_cast<uint32_t>(p.sessions.size());
+  ws->set_app_count(apps);
+  for (const PathConfig& p : agent_.config().paths) {
+    v1::PathStatus* ps = response->add_paths();
+    ps->set_name(p.name);
+    ps->set_port(p.kind == PathKind::kVf ? p.pci : p.netdev);
+    ps->set_mtu(p.mtu);
+    if (p.ipv4_gateway) ps->set_ipv4_gateway(p.ipv4_gateway->ToString());
+    if (p.ipv6_gateway) ps->set_ipv6_gateway(p.ipv6_gateway->ToString());
+  }
+  response->set_pod_count(static_cast<uint32_t>(pods.size()));
+  response->set_connection_count(static_cast<uint32_t>(w->connections));
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status DebugServiceImpl::ListPods(grpc::ServerContext*, const v1::ListPodsRequest* request,
+                                        v1::ListPodsResponse* response) {
+  Timed t(agent_, "DebugService", "ListPods", false);
+  for (v1::Pod& pod : agent_.pods().List(request->pod())) *response->add_pods() = std::move(pod);
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status DebugServiceImpl::ListCounters(grpc::ServerContext*,
+                                            const v1::ListCountersRequest* request,
+                                            v1::ListCountersResponse* response) {
+  Timed t(agent_, "DebugService", "ListCounters", false);
+  absl::StatusOr<metrics::MetricsSnapshot> snap = agent_.Snapshot();
+  if (!snap.ok()) return t.Done(snap.status());
+  auto wanted = [&](std::string_view subsystem) {
+    if (request->subsystems().empty()) return true;
+    for (const std::string& s : request->subsystems()) {
+      if (s == subsystem) return true;
+    }
+    return false;
+  };
+  for (const metrics::LabeledSamples& w : snap->workers) {
+    for (const metrics::CounterSample& s : w.samples) {
+      if (!wanted(s.subsystem) || (s.value == 0 && !request->include_zero())) continue;
+      v1::Counter* c = response->add_counters();
+      c->set_subsystem(std::string(s.subsystem));
+      c->set_name(std::string(s.name));
+      c->set_reason(std::string(s.reason));
+      c->set_value(s.value);
+      c->set_help(std::string(s.help));
+      if (request->per_worker()) c->set_worker(0);
+    }
+  }
+  *response->mutable_read_time() = TimeUtil::GetCurrentTime();
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status DebugServiceImpl::GetLogLevel(grpc::ServerContext*, const v1::GetLogLevelRequest*,
+                                           v1::GetLogLevelResponse* response) {
+  Timed t(agent_, "DebugService", "GetLogLevel", false);
+  response->set_component("agent");
+  response->set_level(ToProto(CurrentLogLevel()));
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status DebugServiceImpl::SetLogLevel(grpc::ServerContext*,
+                                           const v1::SetLogLevelRequest* request,
+                                           v1::SetLogLevelResponse*) {
+  Timed t(agent_, "DebugService", "SetLogLevel", false);
+  if (!request->component().empty() && request->component() != "agent") {
+    return t.Done(absl::NotFoundError("log component \"" + request->component() +
+                                      "\": the agent has one, \"agent\""));
+  }
+  switch (request->level()) {
+    case v1::LOG_LEVEL_ERROR:
+      agent::SetLogLevel(LogLevel::kError);
+      break;
+    case v1::LOG_LEVEL_WARNING:
+      agent::SetLogLevel(LogLevel::kWarning);
+      break;
+    case v1::LOG_LEVEL_INFO:
+      agent::SetLogLevel(LogLevel::kInfo);
+      break;
+    case v1::LOG_LEVEL_DEBUG:
+      agent::SetLogLevel(LogLevel::kDebug);
+      break;
+    default:
+      return t.Done(absl::InvalidArgumentError("level: unspecified or unknown"));
+  }
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status DebugServiceImpl::ListConnections(grpc::ServerContext*,
+                                               const v1::ListConnectionsRequest*,
+                                               v1::ListConnectionsResponse*) {
+  Timed t(agent_, "DebugService", "ListConnections", false);
+  return t.Done(absl::UnimplementedError("ListConnections: not served by this agent yet"));
+}
+
+grpc::Status DebugServiceImpl::ListSubflows(grpc::ServerContext*, const v1::ListSubflowsRequest*,
+                                            v1::ListSubflowsResponse*) {
+  Timed t(agent_, "DebugService", "ListSubflows", false);
+  return t.Done(absl::UnimplementedError("ListSubflows: not served by this agent yet"));
+}
+
+grpc::Status DebugServiceImpl::Capture(grpc::ServerContext*, const v1::CaptureRequest*,
+                                       grpc::ServerWriter<v1::CaptureResponse>*) {
+  Timed t(agent_, "DebugService", "Capture", false);
+  return t.Done(absl::UnimplementedError("Capture: not served by this agent yet"));
+}
+
+}  // namespace braid::agent
