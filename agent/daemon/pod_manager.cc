@@ -76,6 +76,9 @@ absl::StatusOr<mptcp::ConnectionPolicy> PodPolicy(const v1::MptcpOptions& option
     policy.path_manager.ndiffports = options.path_manager().ndiffports_subflows();
   }
   policy.checksum = options.has_checksum() ? options.checksum() : config.mptcp.checksum;
+  // Subflows to addresses the peer announces leave from the pod's address on the route's path,
+  // never another pod's.
+  policy.own_addresses_only = true;
   const std::vector<std::string> paths(options.paths().begin(), options.paths().end());
   const std::vector<std::string> backups(options.backup_paths().begin(),
                                          options.backup_paths().end());

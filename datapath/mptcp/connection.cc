@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 #include <utility>
+#include <vector>
 
 #include "datapath/mptcp/crypto.h"
 #include "datapath/mptcp/socket_manager.h"
@@ -1272,6 +1273,12 @@ bool MptcpConnection::OpenSubflow(const SubflowRequest& request) {
     bind = request.local->address;
     local_id = request.local->id;
     if (!path_up(*bind)) return false;
+  } else if (config_.own_addresses_only) {
+    std::vector<wire::IpAddress> own;
+    if (flow_) own.push_back(flow_->local);
+    for (const Endpoint& e : config_.path_manager.endpoints) own.push_back(e.address);
+    bind = tcp().SourceAmong(request.remote, own);
+    if (!bind || !path_up(*bind)) return false;
   }
   Subflow* sf = AddSubflow(Subflow::Kind::kJoin, /*active=*/true);
   if (sf == nullptr) return false;

@@ -18,6 +18,8 @@ struct ConnectionPolicy {
   std::string scheduler = "default";
   PathManagerConfig path_manager;
   bool checksum = false;  // ask for DSS checksums (RFC 8684 §3.3.1)
+  // MptcpConfig::own_addresses_only.
+  bool own_addresses_only = false;
 };
 
 struct MptcpConfig {
@@ -32,6 +34,11 @@ struct MptcpConfig {
   bool allow_join_initial_addr_port = true;
   std::string scheduler = "default";
   PathManagerConfig path_manager;
+  // Subflows leave only from the connection's own addresses: its initial subflow's and its
+  // endpoints'. A subflow the path manager leaves to the route (joining an address the peer
+  // announced) takes the one of those on the route's path, or is not opened. A pod's
+  // connections must not use another pod's (or the node's) address on a path.
+  bool own_addresses_only = false;
 
   // Data-level buffers of one connection (the MPTCP socket's sndbuf/rcvbuf): bytes the app queued
   // and the peer has not DATA_ACKed; bytes received and not yet read, plus those held out of order

@@ -102,6 +102,7 @@ MptcpConnection* MptcpSockets::NewConnection(bool client, const tcp::TcpConfig& 
     conn_config.scheduler = policy->scheduler;
     conn_config.path_manager = policy->path_manager;
     conn_config.checksum = policy->checksum;
+    conn_config.own_addresses_only = policy->own_addresses_only;
   }
   slot.conn =
       std::make_unique<MptcpConnection>(*this, tcp::SocketId{index, slot.generation}, client,

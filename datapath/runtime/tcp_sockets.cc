@@ -225,6 +225,16 @@ absl::Status TcpSockets::SendAck(SocketId socket, tcp::Instant now) {
   return FromTcpError(tcp_.SendAck(socket, now), "send ack");
 }
 
+std::optional<wire::IpAddress> TcpSockets::SourceAmong(
+    const wire::IpAddress& remote, std::span<const wire::IpAddress> candidates) const {
+  const std::optional<net::NextHop> hop = net_.RouteTo(remote);
+  if (!hop) return std::nullopt;
+  for (const wire::IpAddress& c : candidates) {
+    if (c.index() == remote.index() && net_.InterfaceOf(c) == hop->interface) return c;
+  }
+  return std::nullopt;
+}
+
 bool TcpSockets::PathUp(const wire::IpAddress& local) const {
   const std::optional<net::InterfaceId> id = net_.InterfaceOf(local);
   return id.has_value() && net_.interface(*id)->up;

@@ -118,6 +118,8 @@ class TcpSockets final : public tcp::SubflowSocketApi {
   std::optional<tcp::SendState> GetSendState(SocketId socket) const override {
     return tcp_.GetSendState(socket);
   }
+  std::optional<wire::IpAddress> SourceAmong(
+      const wire::IpAddress& remote, std::span<const wire::IpAddress> candidates) const override;
   bool IsLocalAddress(const wire::IpAddress& local) const override {
     return net_.InterfaceOf(local).has_value();
   }

@@ -85,6 +85,17 @@ bool SimSockets::IsLocalAddress(const wire::IpAddress& local) const {
   return host_.InterfaceOf(local).has_value();
 }
 
+std::optional<wire::IpAddress> SimSockets::SourceAmong(
+    const wire::IpAddress& remote, std::span<const wire::IpAddress> candidates) const {
+  const std::optional<wire::IpAddress> route_source = SourceFor(remote);
+  if (!route_source) return std::nullopt;
+  const std::optional<InterfaceIndex> path = host_.InterfaceOf(*route_source);
+  for (const wire::IpAddress& c : candidates) {
+    if (c.index() == remote.index() && host_.InterfaceOf(c) == path) return c;
+  }
+  return std::nullopt;
+}
+
 bool SimSockets::PathUp(const wire::IpAddress& local) const {
   const std::optional<InterfaceIndex> interface = host_.InterfaceOf(local);
   return interface.has_value() && InterfaceUp(*interface);

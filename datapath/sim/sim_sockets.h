@@ -108,6 +108,8 @@ class SimSockets final : public tcp::SubflowSocketApi {
   std::optional<tcp::SendState> GetSendState(tcp::SocketId socket) const override;
   size_t Dispatch(tcp::Instant now) override;
   bool IsLocalAddress(const wire::IpAddress& local) const override;
+  std::optional<wire::IpAddress> SourceAmong(
+      const wire::IpAddress& remote, std::span<const wire::IpAddress> candidates) const override;
   bool PathUp(const wire::IpAddress& local) const override;
 
   size_t open_sockets() const { return open_; }

@@ -125,6 +125,10 @@ class SubflowSocketApi : public SocketApi {
   // Whether `local` is an address of this stack, and whether its path is up.
   virtual bool IsLocalAddress(const wire::IpAddress& local) const = 0;
   virtual bool PathUp(const wire::IpAddress& local) const = 0;
+  // Of `candidates`, the one on the path the route to `remote` leaves by (of its family);
+  // nullopt when none is. A pod's subflows may leave only from the pod's own addresses.
+  virtual std::optional<wire::IpAddress> SourceAmong(
+      const wire::IpAddress& remote, std::span<const wire::IpAddress> candidates) const = 0;
 };
 
 }  // namespace braid::tcp

@@ -72,6 +72,50 @@ TEST_F(PolicyTest, AConnectsPolicyOpensItsSubflowsAndAsksForChecksums) {
   EXPECT_TRUE(B().ConnectionInfo(s)->checksum);
 }
 
+// The server announces its IPv6 address; the client's connection (IPv4) would join it from the
+// route's source, its IPv6 address. With own_addresses_only and no IPv6 endpoint it has no
+// address of that family of its own, so it does not join; with an endpoint it joins from it.
+TEST_F(PolicyTest, OwnAddressesOnlyKeepsJoinsOnTheConnectionsAddresses) {
+  auto announcing = std::make_shared<ConnectionPolicy>();
+  announcing->path_manager.endpoints = {SignalEndpoint(1, HostAddress(kHostB, /*v6=*/true))};
+  ASSERT_TRUE(B().ListenWithPolicy(kPort, {}, &server(), std::nullopt, announcing).ok());
+  ConnectionPolicy own;
+  own.own_addresses_only = true;
+  own.path_manager.limits.add_addr_accepted = 1;
+  absl::StatusOr<SocketId> c =
+      A().ConnectWithPolicy(AddrB(), kPort, {}, &client(), now(), std::nullopt, &own);
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_TRUE(stacks().RunUntil(
+      [&] { return client().Count(Ev::kConnected, *c) == 1 && !server().accepted.empty(); }, 10s));
+  ASSERT_TRUE(Poke(*c, server().accepted.back()));
+  stacks().RunFor(3s);
+  EXPECT_EQ(CountA(Counter::kAddAddrRx), 1u);
+  EXPECT_EQ(CountA(Counter::kJoinSynTx), 0u);
+  EXPECT_EQ(A().SubflowsOf(*c).size(), 1u);
+
+  // The same with the client's IPv6 address as an endpoint that opens no subflow of its own
+  // (a subflow endpoint of another family than the peer's initial address opens none): the
+  // announced address is joined from it.
+  ConnectionPolicy with_v6 = own;
+  with_v6.path_manager.endpoints = {Endpoint{.id = 1,
+                                             .address = HostAddress(kHostA, /*v6=*/true),
+                                             .port = std::nullopt,
+                                             .signal = false,
+                                             .subflow = false,
+                                             .backup = false,
+                                             .fullmesh = false}};
+  absl::StatusOr<SocketId> c2 =
+      A().ConnectWithPolicy(AddrB(), kPort, {}, &client(), now(), std::nullopt, &with_v6);
+  ASSERT_TRUE(c2.ok()) << c2.status();
+  ASSERT_TRUE(stacks().RunUntil([&] { return server().accepted.size() == 2; }, 10s));
+  ASSERT_TRUE(Poke(*c2, server().accepted.back()));
+  ASSERT_TRUE(WaitForSubflows(*c2, server().accepted.back(), 2))
+      << Describe(*c2, server().accepted.back());
+  const std::optional<SubflowInfo> joined = SubflowById(A(), *c2, 1);
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(joined->local_address, AddrA(true));
+}
+
 TEST_F(PolicyTest, ABadPolicyIsRefusedBeforeAnythingIsSent) {
   ConnectionPolicy bad_scheduler;
   bad_scheduler.scheduler = "fastest";

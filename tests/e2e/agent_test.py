@@ -1,0 +1,433 @@
+#!/usr/bin/env python3
+"""braid-agent with braid-cni driven by hand, against the Linux kernel (CTest label e2e).
+
+  agent_test.py [SCENARIO ...]      (default: every scenario)
+
+The node namespace holds the agent's two paths (veths, AF_PACKET) to a kernel MPTCP peer that
+listens on both paths' addresses and announces its second one. braid-cni runs as a runtime runs
+it (CNI_* environment, the network configuration on stdin) with Debian's host-local for IPAM;
+pods are plain network namespaces holding only `lo`. The pods' applications are unmodified
+(curl) with LD_PRELOAD=libbraid_preload.so: their sockets are Braid's, reached through the
+channel the agent bound inside the pod's namespace.
+
+Scenarios:
+  cni        ADD with braid.io/* pod annotations (chained mode's runtimeConfig): curl in the pod
+             fetches 4 MB from the kernel peer byte-exact over MPTCP (the kernel counts
+             MP_CAPABLE and a join per extra path); /metrics passes `promtool check metrics`
+             and counts the pod's app; DEL (twice) leaves no record, no lease, no bound name.
+  options    two pods, options from Multus cni-args: one with path-manager ndiffports and 3
+             subflows on path0 only, one with its defaults; the kernel peer sees 2 joins for
+             the first, and for the second a join on path1; bad options are refused with code 7
+             and leave nothing behind.
+  restart    the agent is killed (SIGKILL) with a pod attached; restarted, it serves the pod
+             again: a new curl works. The pod's earlier socket name is re-bound, no leak.
+  prometheus a real Prometheus server scrapes the agent and answers a query on a Braid series.
+
+Exit 0 pass, 1 fail, 77 skip (not root, no namespaces/MPTCP, a binary or tool missing).
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(HERE, "lib"))
+
+from braidtest.check import Checker  # noqa: E402
+from braidtest.skip import SKIP, check_e2e  # noqa: E402
+from braidtest.sweep import DEFAULT_PREFIX  # noqa: E402
+
+BUILD = os.path.abspath(os.environ.get("BRAID_BUILD_DIR", os.path.join(HERE, "..", "..", "build")))
+AGENT = os.path.join(BUILD, "agent", "braid-agent")
+CNI = os.path.join(BUILD, "cni", "braid-cni")
+PRELOAD = os.path.join(BUILD, "sdk", "preload", "libbraid_preload.so")
+CNI_DIR = "/usr/lib/cni"
+SCENARIOS = ("cni", "options", "restart", "prometheus")
+BLOB_BYTES = 4 * 1000 * 1000
+HTTP_PORT = 8080
+METRICS_PORT = 19470
+PATHS = (("path0", "10.90.0"), ("path1", "10.91.0"))
+
+
+def sh(argv, ns=None, check=True, **kw):
+    if ns:
+        argv = ["ip", "netns", "exec", ns] + argv
+    p = subprocess.run(argv, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(argv), (p.stderr or p.stdout).strip()))
+    return p
+
+
+class Bed:
+    """The namespaces, the kernel peer, the agent's config and its process."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        base = "%s%d-%d-" % (DEFAULT_PREFIX, os.getpid(), int(time.time()) % 100000)
+        self.node, self.peer = base + "node", base + "peer"
+        self.pods = []
+        self.agent = None
+        self.server = None
+        self.config = os.path.join(tmp, "agent.yaml")
+        self.socket = os.path.join(tmp, "agent.sock")
+        self.state = os.path.join(tmp, "state")
+        self.ipam = os.path.join(tmp, "ipam")
+        self.www = os.path.join(tmp, "www")
+        self.base = base
+
+    def up(self):
+        for ns in (self.node, self.peer):
+            sh(["ip", "netns", "add", ns])
+            sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        for i, (_, net) in enumerate(PATHS):
+            sh(["ip", "link", "add", "a%d" % i, "netns", self.node, "type", "veth", "peer",
+                "name", "p%d" % i, "netns", self.peer])
+            sh(["ip", "-n", self.peer, "addr", "add", "%s.254/24" % net, "dev", "p%d" % i])
+            for ns, dev in ((self.node, "a%d" % i), (self.peer, "p%d" % i)):
+                sh(["ip", "-n", ns, "link", "set", dev, "up"])
+                # AF_PACKET sees what the veth hands it: no offloaded checksums.
+                sh(["ethtool", "-K", dev, "tx", "off", "rx", "off"], ns=ns, check=False)
+        sh(["sysctl", "-qw", "net.mptcp.enabled=1"], ns=self.peer)
+        sh(["ip", "-n", self.peer, "mptcp", "endpoint", "add", "%s.254" % PATHS[1][1], "signal"])
+        sh(["ip", "-n", self.peer, "mptcp", "limits", "set", "subflows", "8",
+            "add_addr_accepted", "8"])
+        os.makedirs(self.www)
+        with open(os.path.join(self.www, "blob"), "wb") as f:
+            f.write(os.urandom(BLOB_BYTES))
+        self.server = subprocess.Popen(
+            ["ip", "netns", "exec", self.peer, "mptcpize", "run", "python3", "-m", "http.server",
+             str(HTTP_PORT)], cwd=self.www, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(self.config, "w") as f:
+            f.write(self.agent_yaml())
+        self.start_agent()
+
+    def agent_yaml(self):
+        lines = ["node: {name: e2e, state_dir: %s}" % self.state,
+                 "api: {cni_socket: %s, debug_socket: %s, metrics_listen: \"127.0.0.1:%d\"}" %
+                 (self.socket, self.socket, METRICS_PORT),
+                 "datapath: {lcores: [1]}", "paths:"]
+        for i, (name, net) in enumerate(PATHS):
+            lines.append("  - {name: %s, kind: af_packet, netdev: a%d, ipv4_subnet: %s.0/24, "
+                         "ipv4_gateway: %s.254}" % (name, i, net, net))
+        return "\n".join(lines) + "\n"
+
+    def start_agent(self):
+        log = open(os.path.join(self.tmp, "agent.log"), "a")
+        self.agent = subprocess.Popen(["ip", "netns", "exec", self.node, AGENT, "--config",
+                                       self.config], stdout=log, stderr=log)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if self.agent.poll() is not None:
+                raise RuntimeError("braid-agent exited: " + self.agent_log())
+            if self.metrics("/readyz")[0] == 200:
+                return
+            time.sleep(0.1)
+        raise RuntimeError("braid-agent not ready in 20 s: " + self.agent_log())
+
+    def stop_agent(self, sig=signal.SIGTERM):
+        if self.agent and self.agent.poll() is None:
+            self.agent.send_signal(sig)
+            try:
+                self.agent.wait(10)
+            except subprocess.TimeoutExpired:
+                self.agent.kill()
+                self.agent.wait()
+        self.agent = None
+
+    def agent_log(self):
+        with open(os.path.join(self.tmp, "agent.log")) as f:
+            return f.read()[-3000:]
+
+    def metrics(self, path):
+        """(status, body) of the agent's HTTP endpoint, fetched inside the node namespace."""
+        p = sh(["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5",
+                "http://127.0.0.1:%d%s" % (METRICS_PORT, path)], ns=self.node, check=False)
+        body, _, code = p.stdout.rpartition("\n")
+        return (int(code) if code.isdigit() else 0), body
+
+    def add_pod(self, role):
+        ns = self.base + role
+        sh(["ip", "netns", "add", ns])
+        sh(["ip", "-n", ns, "link", "set", "lo", "up"])
+        self.pods.append(ns)
+        return ns
+
+    def netconf(self, annotations=None, cni_args=None):
+        conf = {"cniVersion": "1.1.0", "name": "braid", "type": "braid-cni",
+                "agentSocket": self.socket,
+                "ipam": {"type": "host-local", "dataDir": self.ipam},
+                "capabilities": {"io.kubernetes.cri.pod-annotations": True},
+                "paths": [{"name": name, "ranges": [{"subnet": "%s.0/24" % net,
+                                                     "gateway": "%s.254" % net,
+                                                     "rangeStart": "%s.10" % net,
+                                                     "rangeEnd": "%s.40" % net}]}
+                          for name, net in PATHS]}
+        if annotations:
+            conf["runtimeConfig"] = {"io.kubernetes.cri.pod-annotations": annotations}
+        if cni_args:
+            conf["args"] = {"cni": cni_args}
+        return conf
+
+    def cni(self, command, ns, container, conf, pod="web"):
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "CNI_COMMAND": command,
+               "CNI_CONTAINERID": container, "CNI_NETNS": "/var/run/netns/" + ns,
+               "CNI_IFNAME": "eth0", "CNI_PATH": CNI_DIR,
+               "CNI_ARGS": "K8S_POD_NAMESPACE=e2e;K8S_POD_NAME=%s" % pod}
+        p = subprocess.run([CNI], input=json.dumps(conf), capture_output=True, text=True,
+                           env=env, timeout=30)
+        try:
+            out = json.loads(p.stdout) if p.stdout.strip() else {}
+        except ValueError:
+            out = {"raw": p.stdout}
+        return p.returncode, out, p.stderr
+
+    def fetch(self, ns, url_host, out):
+        """curl in the pod through the shim; (exit code, seconds)."""
+        t0 = time.time()
+        p = sh(["env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD, "curl", "-s",
+                "--max-time", "30", "-o", out, "http://%s:%d/blob" % (url_host, HTTP_PORT)],
+               ns=ns, check=False)
+        return p.returncode, time.time() - t0
+
+    def same_blob(self, path):
+        with open(path, "rb") as a, open(os.path.join(self.www, "blob"), "rb") as b:
+            return a.read() == b.read()
+
+    def peer_counters(self):
+        p = sh(["nstat", "-az"], ns=self.peer)
+        out = {}
+        for line in p.stdout.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].startswith("MPTcpExt"):
+                out[parts[0]] = int(parts[1])
+        return out
+
+    def leases(self):
+        d = os.path.join(self.ipam, "braid")
+        if not os.path.isdir(d):
+            return []
+        return sorted(f for f in os.listdir(d) if f[0].isdigit())
+
+    def records(self):
+        d = os.path.join(self.state, "pods")
+        return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+    def down(self):
+        self.stop_agent()
+        if self.server:
+            self.server.kill()
+            self.server.wait()
+        for ns in self.pods + [self.node, self.peer]:
+            sh(["ip", "netns", "del", ns], check=False)
+
+
+def bound_names(ns):
+    """Abstract unix names listening in the namespace."""
+    p = sh(["ss", "-xlH"], ns=ns, check=False)
+    return [w for w in p.stdout.split() if w.startswith("@")]
+
+
+def scenario_cni(bed, ck):
+    pod = bed.add_pod("pod1")
+    conf = bed.netconf(annotations={"braid.io/scheduler": "roundrobin",
+                                    "other.io/ignored": "x"})
+    code, result, err = bed.cni("ADD", pod, "ctr-cni", conf)
+    ck(code == 0, "ADD succeeds", err)
+    ifaces = result.get("interfaces", [])
+    ck(ifaces and ifaces[0].get("socketPath") == "@braid/node",
+       "the result names the pod's channel socket (CNI 1.1 socketPath)", result)
+    ck(len(result.get("ips", [])) == 2, "one address per path", result)
+    ck("@braid/node" in bound_names(pod), "the channel is bound in the pod's namespace",
+       bound_names(pod))
+    before = bed.peer_counters()
+    out = os.path.join(bed.tmp, "cni.blob")
+    rc, secs = bed.fetch(pod, "%s.254" % PATHS[0][1], out)
+    ck(rc == 0 and bed.same_blob(out), "curl in the pod gets the blob byte-exact (%.2f s)" % secs,
+       "curl exit %d" % rc)
+    after = bed.peer_counters()
+
+    def delta(name):
+        return after.get(name, 0) - before.get(name, 0)
+    seen = {k: delta(k) for k in ("MPTcpExtMPCapableSYNRX", "MPTcpExtMPJoinSynRx",
+                                  "MPTcpExtMPJoinAckRx", "MPTcpExtAddAddrTx", "MPTcpExtEchoAdd")}
+    ck(seen["MPTcpExtMPCapableSYNRX"] == 1, "the kernel saw one MP_CAPABLE SYN", seen)
+    ck(seen["MPTcpExtMPJoinAckRx"] >= 1, "the kernel saw a join complete (path1)", seen)
+    status, body = bed.metrics("/metrics")
+    ck(status == 200 and 'braid_channel_apps_attached_total{namespace="e2e",pod="web"} 1' in body,
+       "/metrics counts the pod's app", "" if status == 200 else body[:300])
+    if shutil.which("promtool"):
+        p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
+                           text=True)
+        ck(p.returncode == 0, "promtool check metrics passes", p.stdout + p.stderr)
+    for i in range(2):
+        code, result, err = bed.cni("DEL", pod, "ctr-cni", conf)
+        ck(code == 0, "DEL #%d succeeds" % (i + 1), err or result)
+    ck(bed.records() == [], "no pod record left", bed.records())
+    ck(bed.leases() == [], "no address lease left", bed.leases())
+    ck("@braid/node" not in bound_names(pod), "the channel name is unbound", bound_names(pod))
+
+
+def scenario_options(bed, ck):
+    a = bed.add_pod("popt1")
+    b = bed.add_pod("popt2")
+    nd = bed.netconf(cni_args={"path-manager": "ndiffports", "ndiffports-subflows": 3,
+                               "paths": ["path0"]})
+    code, result, err = bed.cni("ADD", a, "ctr-nd", nd, pod="nd")
+    ck(code == 0, "ADD with Multus cni-args (ndiffports, 3 subflows, path0)", err)
+    plain = bed.netconf()
+    code, result, err = bed.cni("ADD", b, "ctr-plain", plain, pod="plain")
+    ck(code == 0, "ADD with the defaults", err)
+    # ndiffports with 3 subflows on path0 only: 2 joins over the initial pair, none to the
+    # address the peer announces on path1 (the pod has no address of its own selected there).
+    # The defaults: a subflow from the pod's path1 address, and one to the announced address.
+    for ns, name, joins in ((a, "ndiffports", 2), (b, "defaults", 2)):
+        before = bed.peer_counters()
+        out = os.path.join(bed.tmp, name + ".blob")
+        rc, _ = bed.fetch(ns, "%s.254" % PATHS[0][1], out)
+        ck(rc == 0 and bed.same_blob(out), "%s pod: byte-exact" % name, "curl exit %d" % rc)
+        after = bed.peer_counters()
+        got = after.get("MPTcpExtMPJoinSynRx", 0) - before.get("MPTcpExtMPJoinSynRx", 0)
+        ck(got == joins, "%s pod: the kernel saw %d join SYNs" % (name, joins),
+           "saw %d" % got)
+    bad = bed.netconf(cni_args={"scheduler": "fastest"})
+    c = bed.add_pod("popt3")
+    code, result, err = bed.cni("ADD", c, "ctr-bad", bad, pod="bad")
+    ck(code == 1 and result.get("code") == 7 and "fastest" in result.get("msg", ""),
+       "a bad option is refused with CNI code 7 naming it", result)
+    ck("@braid/node" not in bound_names(c), "nothing bound for the refused pod", bound_names(c))
+    for ns, cid, conf in ((a, "ctr-nd", nd), (b, "ctr-plain", plain), (c, "ctr-bad", bad)):
+        code, result, err = bed.cni("DEL", ns, cid, conf)
+        ck(code == 0, "DEL %s" % cid, err or result)
+    ck(bed.records() == [] and bed.leases() == [], "no record, no lease left",
+       (bed.records(), bed.leases()))
+
+
+def scenario_restart(bed, ck):
+    pod = bed.add_pod("prst")
+    conf = bed.netconf()
+    code, result, err = bed.cni("ADD", pod, "ctr-rst", conf)
+    ck(code == 0, "ADD", err)
+    # A transfer in flight when the agent dies fails promptly (agent/README.md: the datapath is
+    # the agent's process; the app's socket reports ECONNABORTED), it does not hang.
+    slow = subprocess.Popen(
+        ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
+         "curl", "-s", "--limit-rate", "400k", "--max-time", "60", "-o",
+         os.path.join(bed.tmp, "cut.blob"), "http://%s.254:%d/blob" % (PATHS[0][1], HTTP_PORT)])
+    time.sleep(1.5)
+    ck(slow.poll() is None, "a rate-limited curl is mid-transfer")
+    killed = time.time()
+    bed.stop_agent(signal.SIGKILL)
+    try:
+        rc = slow.wait(15)
+    except subprocess.TimeoutExpired:
+        slow.kill()
+        rc = None
+    got = os.path.getsize(os.path.join(bed.tmp, "cut.blob"))
+    ck(rc not in (None, 0) and got < BLOB_BYTES,
+       "the cut transfer fails within %.1f s, short (%d of %d bytes)" %
+       (time.time() - killed, got, BLOB_BYTES), "curl exit %s" % rc)
+    ck("@braid/node" not in bound_names(pod), "the killed agent's channel name is gone",
+       bound_names(pod))
+    bed.start_agent()
+    ck("served again" in bed.agent_log(), "the restarted agent serves the recorded pod again",
+       "" if "served again" in bed.agent_log() else bed.agent_log())
+    ck("@braid/node" in bound_names(pod), "the channel is bound again", bound_names(pod))
+    out = os.path.join(bed.tmp, "restart.blob")
+    rc, _ = bed.fetch(pod, "%s.254" % PATHS[1][1], out)
+    ck(rc == 0 and bed.same_blob(out), "a new curl after the restart is byte-exact",
+       "curl exit %d" % rc)
+    check, _, err = bed.cni("CHECK", pod, "ctr-rst", dict(conf, prevResult=result))
+    ck(check == 0, "CHECK after the restart passes", err)
+    code, result, err = bed.cni("DEL", pod, "ctr-rst", conf)
+    ck(code == 0 and bed.records() == [] and bed.leases() == [], "DEL leaves nothing",
+       (code, bed.records(), bed.leases()))
+
+
+def scenario_prometheus(bed, ck):
+    if not shutil.which("prometheus"):
+        ck.info("prometheus not installed: scenario skipped")
+        return
+    data = os.path.join(bed.tmp, "prom")
+    cfg = os.path.join(bed.tmp, "prometheus.yml")
+    with open(cfg, "w") as f:
+        f.write("global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+                "scrape_configs:\n  - job_name: braid\n    static_configs:\n"
+                "      - targets: ['127.0.0.1:%d']\n" % METRICS_PORT)
+    port = 19490
+    prom = subprocess.Popen(
+        ["ip", "netns", "exec", bed.node, "prometheus", "--config.file=" + cfg,
+         "--storage.tsdb.path=" + data, "--web.listen-address=127.0.0.1:%d" % port],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        answer = None
+        deadline = time.time() + 40
+        while time.time() < deadline and answer is None:
+            time.sleep(1)
+            p = sh(["curl", "-s", "--max-time", "3",
+                    "http://127.0.0.1:%d/api/v1/query?query=braid_agent_pods" % port],
+                   ns=bed.node, check=False)
+            try:
+                r = json.loads(p.stdout)
+            except ValueError:
+                continue
+            if r.get("status") == "success" and r["data"]["result"]:
+                answer = r["data"]["result"]
+        ck(answer is not None, "Prometheus scraped the agent and answers braid_agent_pods",
+           answer)
+        p = sh(["curl", "-s", "--max-time", "3",
+                "http://127.0.0.1:%d/api/v1/targets" % port], ns=bed.node, check=False)
+        ck('"health":"up"' in p.stdout, "the scrape target is up", p.stdout[:300])
+    finally:
+        prom.terminate()
+        prom.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("scenarios", nargs="*", metavar="SCENARIO", help=" ".join(SCENARIOS))
+    args = ap.parse_args()
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        ap.error("unknown scenario(s): %s (known: %s)" % (", ".join(unknown), " ".join(SCENARIOS)))
+    args.scenarios = args.scenarios or list(SCENARIOS)
+    reason = check_e2e(need=("root", "netns", "mptcp"))
+    for path, what in ((AGENT, "braid-agent"), (CNI, "braid-cni"), (PRELOAD, "the preload shim"),
+                       (os.path.join(CNI_DIR, "host-local"), "host-local")):
+        if not reason and not os.path.exists(path):
+            reason = "%s not found at %s" % (what, path)
+    for tool in ("curl", "mptcpize", "ethtool"):
+        if not reason and shutil.which(tool) is None:
+            reason = tool + " not installed"
+    if reason:
+        print("SKIP: " + reason)
+        return SKIP
+    ck = Checker("agent")
+    tmp = tempfile.mkdtemp(prefix="braid-agent-e2e-")
+    bed = Bed(tmp)
+    try:
+        bed.up()
+        for name in args.scenarios:
+            print("== " + name, flush=True)
+            globals()["scenario_" + name](bed, ck)
+    except Exception as e:  # a broken testbed is a failure, with the agent's last words
+        ck(False, "testbed", "%s\n%s" % (e, bed.agent_log() if os.path.exists(
+            os.path.join(tmp, "agent.log")) else ""))
+    finally:
+        bed.down()
+        if not ck.failures:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print("kept " + tmp)
+    return 0 if not ck.failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
