@@ -1,10 +1,15 @@
 #include "agent/daemon/grpc_services.h"
 
+#include <algorithm>
 #include <chrono>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/agent.h"
+#include "agent/daemon/connections.h"
 #include "agent/metrics/counters.h"
 #include "google/protobuf/util/time_util.h"
 #include "proto/status.h"
@@ -222,17 +227,121 @@ grpc::Status DebugServiceImpl::SetLogLevel(grpc::ServerContext*,
   return t.Done(absl::OkStatus());
 }
 
-grpc::Status DebugServiceImpl::ListConnections(grpc::ServerContext*,
-                                               const v1::ListConnectionsRequest*,
-                                               v1::ListConnectionsResponse*) {
-  Timed t(agent_, "DebugService", "ListConnections", false);
-  return t.Done(absl::UnimplementedError("ListConnections: not served by this agent yet"));
+namespace {
+
+// The connections of the datapath with their pods (by local address), filtered as asked.
+struct Listed {
+  ConnectionSnapshot c;
+  v1::PodRef pod;
+};
+
+absl::StatusOr<std::vector<Listed>> ListAll(Agent& agent, const v1::PodRef& pod_filter,
+                                            const std::string& path_filter) {
+  std::vector<std::string> path_names;
+  for (const PathConfig& p : agent.config().paths) path_names.push_back(p.name);
+  absl::StatusOr<std::vector<ConnectionSnapshot>> all =
+      agent.services().Call<std::vector<ConnectionSnapshot>>(
+          [path_names](runtime::Worker& w, tcp::Instant) {
+            return ReadConnections(w, path_names);
+          });
+  if (!all.ok()) return all.status();
+  std::map<std::string, v1::PodRef> pod_of;  // address text -> pod
+  for (const v1::Pod& pod : agent.pods().List({})) {
+    for (const v1::PathIpConfig& path : pod.paths()) {
+      for (const v1::IpAddressConfig& ip : path.ips()) {
+        pod_of[ip.address().substr(0, ip.address().find('/'))] = pod.pod();
+      }
+    }
+  }
+  const bool filter_pod =
+      !pod_filter.namespace_().empty() || !pod_filter.name().empty() || !pod_filter.uid().empty();
+  std::vector<Listed> out;
+  for (ConnectionSnapshot& c : *all) {
+    Listed l{std::move(c), {}};
+    if (l.c.flow) {
+      auto it = pod_of.find(wire::ToString(l.c.flow->local));
+      if (it != pod_of.end()) l.pod = it->second;
+    }
+    if (filter_pod &&
+        ((!pod_filter.namespace_().empty() && pod_filter.namespace_() != l.pod.namespace_()) ||
+         (!pod_filter.name().empty() && pod_filter.name() != l.pod.name()) ||
+         (!pod_filter.uid().empty() && pod_filter.uid() != l.pod.uid()))) {
+      continue;
+    }
+    if (!path_filter.empty() && std::find(l.c.subflow_paths.begin(), l.c.subflow_paths.end(),
+                                          path_filter) == l.c.subflow_paths.end()) {
+      continue;
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
 }
 
-grpc::Status DebugServiceImpl::ListSubflows(grpc::ServerContext*, const v1::ListSubflowsRequest*,
-                                            v1::ListSubflowsResponse*) {
+// A page of `total` items: [first, first + size). The token is the offset, in decimal.
+absl::StatusOr<std::pair<size_t, size_t>> Page(const std::string& token, uint32_t page_size,
+                                               size_t total) {
+  size_t first = 0;
+  if (!token.empty()) {
+    for (char ch : token) {
+      if (ch < '0' || ch > '9' || first > total) {
+        return absl::InvalidArgumentError("page_token: \"" + token + "\" is not one we gave");
+      }
+      first = first * 10 + static_cast<size_t>(ch - '0');
+    }
+    if (first > total) first = total;  // the list shrank since: an empty last page
+  }
+  const size_t size = page_size == 0 ? 100 : std::min<uint32_t>(page_size, 1000);
+  return std::make_pair(first, std::min(total, first + size));
+}
+
+}  // namespace
+
+grpc::Status DebugServiceImpl::ListConnections(grpc::ServerContext*,
+                                               const v1::ListConnectionsRequest* request,
+                                               v1::ListConnectionsResponse* response) {
+  Timed t(agent_, "DebugService", "ListConnections", false);
+  absl::StatusOr<std::vector<Listed>> all = ListAll(agent_, request->pod(), request->path());
+  if (!all.ok()) return t.Done(all.status());
+  absl::StatusOr<std::pair<size_t, size_t>> page =
+      Page(request->page_token(), request->page_size(), all->size());
+  if (!page.ok()) return t.Done(page.status());
+  for (size_t i = page->first; i < page->second; ++i) {
+    v1::Connection* c = response->add_connections();
+    *c = ToProto((*all)[i].c, request->include_subflows());
+    *c->mutable_pod() = (*all)[i].pod;
+  }
+  if (page->second < all->size()) response->set_next_page_token(std::to_string(page->second));
+  return t.Done(absl::OkStatus());
+}
+
+grpc::Status DebugServiceImpl::ListSubflows(grpc::ServerContext*,
+                                            const v1::ListSubflowsRequest* request,
+                                            v1::ListSubflowsResponse* response) {
   Timed t(agent_, "DebugService", "ListSubflows", false);
-  return t.Done(absl::UnimplementedError("ListSubflows: not served by this agent yet"));
+  absl::StatusOr<std::vector<Listed>> all = ListAll(agent_, request->pod(), request->path());
+  if (!all.ok()) return t.Done(all.status());
+  std::vector<v1::Subflow> subflows;
+  bool found = request->connection_id() == 0;
+  for (const Listed& l : *all) {
+    if (request->connection_id() != 0 && l.c.id != request->connection_id()) continue;
+    found = true;
+    for (size_t i = 0; i < l.c.subflows.size(); ++i) {
+      if (!request->path().empty() && l.c.subflow_paths[i] != request->path()) continue;
+      subflows.push_back(ToProto(l.c.subflows[i], l.c.id, l.c.subflow_paths[i]));
+    }
+  }
+  if (!found) {
+    return t.Done(absl::NotFoundError(
+        absl::StrCat("connection ", request->connection_id(), ": no such connection")));
+  }
+  absl::StatusOr<std::pair<size_t, size_t>> page =
+      Page(request->page_token(), request->page_size(), subflows.size());
+  if (!page.ok()) return t.Done(page.status());
+  for (size_t i = page->first; i < page->second; ++i) {
+    *response->add_subflows() = std::move(subflows[i]);
+  }
+  if (page->second < subflows.size()) response->set_next_page_token(std::to_string(page->second));
+  return t.Done(absl::OkStatus());
 }
 
 grpc::Status DebugServiceImpl::Capture(grpc::ServerContext*, const v1::CaptureRequest*,

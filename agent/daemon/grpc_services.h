@@ -28,8 +28,8 @@ class CniServiceImpl final : public braid::v1::CniService::Service {
   Agent& agent_;
 };
 
-// GetStatus, ListPods, ListCounters, Get/SetLogLevel. ListConnections, ListSubflows and Capture
-// answer UNIMPLEMENTED, saying so.
+// GetStatus, ListPods, ListCounters, ListConnections and ListSubflows (the MPTCP connections,
+// paged), Get/SetLogLevel. Capture answers UNIMPLEMENTED, saying so.
 class DebugServiceImpl final : public braid::v1::DebugService::Service {
  public:
   explicit DebugServiceImpl(Agent& agent) : agent_(agent) {}
