@@ -19,6 +19,9 @@ Scenarios:
              subflows on path0 only, one with its defaults; the kernel peer sees 2 joins for
              the first, and for the second a join on path1; bad options are refused with code 7
              and leave nothing behind.
+  braidctl   braidctl's view of a live connection (connections --subflows, JSON) against the
+             kernel peer's: the MPTCP token (`ss -Mni`), every subflow's addresses and ports,
+             and the bytes each subflow carried (`ss -tni` bytes_acked), equal.
   restart    the agent is killed (SIGKILL) with a pod attached; restarted, it serves the pod
              again: a new curl works. The pod's earlier socket name is re-bound, no leak.
   prometheus a real Prometheus server scrapes the agent and answers a query on a Braid series.
@@ -50,7 +53,8 @@ AGENT = os.path.join(BUILD, "agent", "braid-agent")
 CNI = os.path.join(BUILD, "cni", "braid-cni")
 PRELOAD = os.path.join(BUILD, "sdk", "preload", "libbraid_preload.so")
 CNI_DIR = "/usr/lib/cni"
-SCENARIOS = ("cni", "options", "restart", "prometheus")
+SCENARIOS = ("cni", "options", "restart", "braidctl", "prometheus")
+BRAIDCTL = os.path.join(BUILD, "tools", "braidctl", "braidctl")
 BLOB_BYTES = 4 * 1000 * 1000
 HTTP_PORT = 8080
 METRICS_PORT = 19470
@@ -349,6 +353,70 @@ def scenario_restart(bed, ck):
     code, result, err = bed.cni("DEL", pod, "ctr-rst", conf)
     ck(code == 0 and bed.records() == [] and bed.leases() == [], "DEL leaves nothing",
        (code, bed.records(), bed.leases()))
+
+
+def kernel_subflows(bed):
+    """The peer's TCP subflows: {(local, peer): {"bytes_acked": n, "token": hex}}."""
+    out = {}
+    lines = sh(["ss", "-tniH"], ns=bed.peer).stdout.splitlines()
+    for head, info in zip(lines[0::2], lines[1::2]):
+        f = head.split()
+        if len(f) < 4:
+            continue
+        fields = dict(kv.split(":", 1) for kv in info.split() if ":" in kv)
+        token = fields.get("token", "").split("/")[-1].split("(")[0]
+        out[(f[-2], f[-1])] = {"bytes_acked": int(fields.get("bytes_acked", "0")),
+                               "token": token}
+    return out
+
+
+def scenario_braidctl(bed, ck):
+    if not os.path.exists(BRAIDCTL):
+        ck.info("braidctl not built: scenario skipped")
+        return
+    pod = bed.add_pod("pctl")
+    conf = bed.netconf()
+    code, _, err = bed.cni("ADD", pod, "ctr-ctl", conf)
+    ck(code == 0, "ADD", err)
+    # curl reads slowly: the peer has sent everything and the connection stays open, quiet.
+    slow = subprocess.Popen(
+        ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
+         "curl", "-s", "--limit-rate", "200k", "--max-time", "60", "-o", "/dev/null",
+         "http://%s.254:%d/blob" % (PATHS[0][1], HTTP_PORT)])
+    try:
+        time.sleep(3)
+        p = sh([BRAIDCTL, "--socket", bed.socket, "-o", "json", "connections", "--subflows"],
+               ns=bed.node, check=False)
+        ck(p.returncode == 0, "braidctl connections --subflows", p.stderr)
+        conns = json.loads(p.stdout or "{}").get("connections", [])
+        ck(len(conns) == 1, "one connection, the pod's", len(conns))
+        if not conns:
+            return
+        c = conns[0]
+        ck(c.get("pod", {}).get("name") == "web", "attributed to pod e2e/web", c.get("pod"))
+        kernel = kernel_subflows(bed)
+        tokens = {v["token"] for v in kernel.values()}
+        ck(tokens == {"%08x" % c["remoteToken"]},
+           "the kernel's token is braidctl's remote token", (tokens, c["remoteToken"]))
+        ours = {}
+        for sf in c.get("subflows", []):
+            # The peer's view: its local is our remote.
+            key = ("%s:%d" % (sf["remote"]["address"], sf["remote"]["port"]),
+                   "%s:%d" % (sf["local"]["address"], sf["local"]["port"]))
+            ours[key] = int(sf.get("bytesReceived", "0"))
+        ck(set(ours) == set(kernel), "the same subflows, addresses and ports, on both sides",
+           (sorted(ours), sorted(kernel)))
+        same = all(ours[k] == kernel[k]["bytes_acked"] for k in ours if k in kernel)
+        ck(same, "each subflow's bytes: braidctl's received = the kernel's bytes_acked",
+           [(k, ours[k], kernel.get(k, {}).get("bytes_acked")) for k in ours])
+        p = sh([BRAIDCTL, "--socket", bed.socket, "subflows", c["id"]], ns=bed.node, check=False)
+        ck(p.returncode == 0 and len(p.stdout.strip().splitlines()) == 1 + len(ours),
+           "braidctl subflows ID lists them as a table", p.stdout + p.stderr)
+    finally:
+        slow.kill()
+        slow.wait()
+    code, _, err = bed.cni("DEL", pod, "ctr-ctl", conf)
+    ck(code == 0, "DEL", err)
 
 
 def scenario_prometheus(bed, ck):
