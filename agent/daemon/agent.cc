@@ -7,10 +7,12 @@
 #include <cstdio>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/daemon/connections.h"
 #include "agent/daemon/datapath_plan.h"
 #include "agent/daemon/grpc_services.h"
 #include "agent/metrics/counters.h"
@@ -85,6 +87,19 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
   agent->pod_datapath_ = std::make_unique<ServicesDatapath>(*agent->services_);
   agent->pods_ = std::make_unique<PodManager>(agent->config_, *agent->registry_,
                                               *agent->pod_datapath_, PodManager::Options{});
+  Agent* self = agent.get();
+  absl::StatusOr<std::unique_ptr<EndpointServer>> endpoints = EndpointServer::Start(
+      [self](const std::string& id) { return self->pods_->Endpoints(id); },
+      [self](const std::string& id) { return self->pods_->SaveEndpoints(id); },
+      [self](const std::string& id, const std::string& endpoint, bool with_subflows) {
+        return self->PodConnections(id, endpoint, with_subflows);
+      });
+  if (!endpoints.ok()) {
+    agent->Shutdown();
+    return endpoints.status();
+  }
+  agent->endpoint_server_ = std::move(*endpoints);
+  agent->pods_->SetEndpointServer(agent->endpoint_server_.get());
   for (const std::string& line : agent->pods_->Restore()) Log(LogLevel::kInfo, line);
   if (absl::Status s = agent->StartApi(); !s.ok()) {
     agent->Shutdown();
@@ -215,6 +230,33 @@ absl::StatusOr<metrics::MetricsSnapshot> Agent::Snapshot() {
   return snap;
 }
 
+absl::StatusOr<std::vector<braid::v1::Connection>> Agent::PodConnections(
+    const std::string& id, const std::string& endpoint, bool with_subflows) {
+  absl::StatusOr<braid::v1::Pod> record = pods_->Record(id);
+  if (!record.ok()) return record.status();
+  std::set<std::string> mine;
+  for (const braid::v1::PathIpConfig& path : record->paths()) {
+    for (const braid::v1::IpAddressConfig& ip : path.ips()) {
+      mine.insert(ip.address().substr(0, ip.address().find('/')));
+    }
+  }
+  std::vector<std::string> names;
+  for (const PathConfig& p : config_.paths) names.push_back(p.name);
+  absl::StatusOr<std::vector<ConnectionSnapshot>> all =
+      services_->Call<std::vector<ConnectionSnapshot>>(
+          [names](runtime::Worker& w, tcp::Instant) { return ReadConnections(w, names); });
+  if (!all.ok()) return all.status();
+  std::vector<braid::v1::Connection> out;
+  for (const ConnectionSnapshot& c : *all) {
+    if (!c.flow || mine.count(wire::ToString(c.flow->local)) == 0) continue;
+    if (!endpoint.empty() && c.info.policy_name != endpoint) continue;
+    braid::v1::Connection conn = ToProto(c, with_subflows);
+    *conn.mutable_pod() = record->pod();
+    out.push_back(std::move(conn));
+  }
+  return out;
+}
+
 absl::Status Agent::Wait() {
   while (!shutdown_requested_.load() && running_.load()) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -233,6 +275,8 @@ void Agent::Shutdown() {
     server_->Wait();
   }
   if (http_ != nullptr) http_->Stop();
+  if (pods_ != nullptr) pods_->SetEndpointServer(nullptr);
+  endpoint_server_.reset();
   if (services_ != nullptr) services_->RequestStop();
   if (runner_.joinable()) runner_.join();
   for (const std::string& path : {config_.api.cni_socket, config_.api.debug_socket}) {

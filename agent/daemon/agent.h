@@ -17,6 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "agent/config.h"
+#include "agent/daemon/endpoint_server.h"
 #include "agent/daemon/pod_manager.h"
 #include "agent/metrics/exporter.h"
 #include "agent/metrics/http_server.h"
@@ -67,6 +68,10 @@ class Agent {
   absl::Status StartDatapath();
   absl::Status StartApi();
   void Shutdown();
+  // A pod's MPTCP connections (local address one of the pod's), of one endpoint unless empty.
+  absl::StatusOr<std::vector<braid::v1::Connection>> PodConnections(const std::string& id,
+                                                                    const std::string& endpoint,
+                                                                    bool with_subflows);
 
   AgentConfig config_;
   std::chrono::system_clock::time_point start_time_ = std::chrono::system_clock::now();
@@ -78,6 +83,7 @@ class Agent {
   std::unique_ptr<PodRegistry> registry_;
   std::unique_ptr<PodDatapath> pod_datapath_;
   std::unique_ptr<PodManager> pods_;
+  std::unique_ptr<EndpointServer> endpoint_server_;
   std::unique_ptr<metrics::MetricsExporter> exporter_;
   std::unique_ptr<metrics::MetricsHttpServer> http_;
   std::unique_ptr<CniServiceImpl> cni_service_;

@@ -114,6 +114,7 @@ v1::Connection ToProto(const ConnectionSnapshot& c, bool with_subflows) {
   v1::Connection out;
   out.set_id(c.id);
   out.set_worker(0);
+  out.set_endpoint(c.info.policy_name);
   out.set_role(c.info.client ? v1::CONNECTION_ROLE_CLIENT : v1::CONNECTION_ROLE_SERVER);
   if (c.flow) {
     *out.mutable_local() = Address(c.flow->local, c.flow->local_port);

@@ -6,6 +6,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "agent/daemon/endpoint_server.h"
+#include "agent/daemon/endpoints.h"
 #include "agent/pods/pod_options.h"
 #include "datapath/channel/handover.h"
 #include "google/protobuf/util/message_differencer.h"
@@ -170,23 +172,60 @@ absl::StatusOr<std::vector<channel::PodAddress>> PodManager::Addresses(
 }
 
 absl::Status PodManager::Serve(const v1::Pod& record) {
+  const std::string id = AttachmentId(record.container_id(), record.ifname());
   absl::StatusOr<std::vector<channel::PodAddress>> addresses = Addresses(record.paths());
   if (!addresses.ok()) return addresses.status();
-  absl::StatusOr<mptcp::ConnectionPolicy> policy =
-      PodPolicy(EffectiveOptions(record.options(), config_), *addresses, config_);
-  if (!policy.ok()) return policy.status();
+  absl::StatusOr<std::shared_ptr<PodEndpoints>> endpoints =
+      PodEndpoints::Create(config_, record.options(), *addresses);
+  if (!endpoints.ok()) return endpoints.status();
+  for (const v1::Endpoint& e : record.endpoints()) {
+    if (absl::StatusOr<v1::EndpointStatus> s = (*endpoints)->Add(e); !s.ok()) return s.status();
+  }
   absl::StatusOr<PodSockets> sockets = BindPodSockets(record.netns_path(), options_.socket_names);
   if (!sockets.ok()) return sockets.status();
-  // EndpointService is not served yet: its name is not kept bound, so that a client is refused
-  // at once rather than left waiting.
-  sockets->endpoint.Reset();
   absl::StatusOr<channel::ChannelListener> listener =
       channel::ChannelListener::Adopt(std::move(sockets->channel));
   if (!listener.ok()) return listener.status();
-  channel::PodServiceSpec spec{AttachmentId(record.container_id(), record.ifname()),
-                               std::move(*listener), std::move(*addresses),
-                               std::make_shared<mptcp::ConnectionPolicy>(std::move(*policy))};
-  return datapath_.AddPod(std::move(spec));
+  std::shared_ptr<PodEndpoints> eps = *endpoints;
+  channel::PodServiceSpec spec{
+      .id = id,
+      .listener = std::move(*listener),
+      .addresses = std::move(*addresses),
+      .policy = nullptr,
+      .policy_for = [eps](const wire::IpAddress& address, uint16_t port,
+                          bool listen) { return eps->PolicyFor(address, port, listen); },
+      .on_accepted = [eps](const wire::IpAddress& local,
+                           uint16_t port) { eps->Accepted(local, port); }};
+  if (absl::Status s = datapath_.AddPod(std::move(spec)); !s.ok()) return s;
+  endpoints_[id] = eps;
+  // The pod's EndpointService; without a server its name is not kept bound, so that a client is
+  // refused at once rather than left waiting.
+  if (endpoint_server_ != nullptr) endpoint_server_->Serve(id, std::move(sockets->endpoint));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<PodEndpoints>> PodManager::Endpoints(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = endpoints_.find(id);
+  if (it == endpoints_.end()) return absl::NotFoundError("pod " + id + ": not attached");
+  return it->second;
+}
+
+absl::StatusOr<v1::Pod> PodManager::Record(const std::string& id) {
+  const size_t slash = id.rfind('/');
+  if (slash == std::string::npos) return absl::NotFoundError("pod " + id + ": not attached");
+  return registry_.Get(id.substr(0, slash), id.substr(slash + 1));
+}
+
+absl::Status PodManager::SaveEndpoints(const std::string& id) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = endpoints_.find(id);
+  if (it == endpoints_.end()) return absl::NotFoundError("pod " + id + ": not attached");
+  absl::StatusOr<v1::Pod> record = Record(id);
+  if (!record.ok()) return record.status();
+  record->clear_endpoints();
+  for (v1::Endpoint& e : it->second->Specs()) *record->add_endpoints() = std::move(e);
+  return registry_.Put(*record);
 }
 
 absl::StatusOr<v1::CniAddResponse> PodManager::Add(const v1::CniAddRequest& request) {
@@ -210,6 +249,9 @@ absl::StatusOr<v1::CniAddResponse> PodManager::Add(const v1::CniAddRequest& requ
   record.set_netns_path(request.netns_path());
   record.set_network_name(request.network_name());
   record.set_socket_path(options_.socket_names.channel);
+  if (endpoint_server_ != nullptr) {
+    record.set_endpoint_service_address(GrpcTarget(options_.socket_names.endpoint));
+  }
   *record.mutable_paths() = request.paths();
   *record.mutable_options() = *options;
   *record.mutable_attach_time() = google::protobuf::util::TimeUtil::GetCurrentTime();
@@ -220,12 +262,18 @@ absl::StatusOr<v1::CniAddResponse> PodManager::Add(const v1::CniAddRequest& requ
   }
   v1::CniAddResponse response;
   response.set_socket_path(record.socket_path());
+  if (endpoint_server_ != nullptr) {
+    response.set_endpoint_service_address(GrpcTarget(options_.socket_names.endpoint));
+  }
   *response.mutable_paths() = record.paths();
   return response;
 }
 
 absl::Status PodManager::DelLocked(const std::string& container_id, const std::string& ifname) {
-  const absl::Status removed = datapath_.RemovePod(AttachmentId(container_id, ifname));
+  const std::string id = AttachmentId(container_id, ifname);
+  if (endpoint_server_ != nullptr) endpoint_server_->Stop(id);
+  endpoints_.erase(id);
+  const absl::Status removed = datapath_.RemovePod(id);
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
   const absl::Status forgotten = registry_.Remove(container_id, ifname);
   if (!forgotten.ok() && !absl::IsNotFound(forgotten)) return forgotten;
@@ -315,6 +363,8 @@ std::vector<v1::Pod> PodManager::List(const v1::PodRef& filter) {
   const std::vector<channel::PodServiceInfo> live = datapath_.Pods();
   for (v1::Pod& pod : pods) {
     const std::string id = AttachmentId(pod.container_id(), pod.ifname());
+    *pod.mutable_options() = EffectiveOptions(pod.options(), config_);
+    pod.set_endpoint_count(static_cast<uint32_t>(pod.endpoints_size()));
     for (const channel::PodServiceInfo& p : live) {
       if (p.id != id) continue;
       pod.set_app_count(static_cast<uint32_t>(p.sessions.size()));

@@ -16,6 +16,7 @@
 // system calls and one round trip to the worker).
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -30,6 +31,11 @@
 #include "braid/v1/debug.pb.h"
 #include "datapath/channel/service/pod_services.h"
 #include "datapath/mptcp/mptcp_config.h"
+
+namespace braid::agent {
+class EndpointServer;
+class PodEndpoints;
+}  // namespace braid::agent
 
 namespace braid::agent {
 
@@ -70,8 +76,18 @@ class PodManager {
   // Serves every recorded pod again (see the header comment); one line per pod for the log.
   std::vector<std::string> Restore();
 
-  // The records, with the live counts from the datapath filled in.
+  // The records, with the live counts from the datapath and the effective options filled in.
   std::vector<braid::v1::Pod> List(const braid::v1::PodRef& filter);
+
+  // EndpointService: pods served from now on get their endpoint socket served by `server` (set
+  // once, before Restore); without one the name is not bound.
+  void SetEndpointServer(EndpointServer* server) { endpoint_server_ = server; }
+  // A pod's endpoints by attachment id; NotFound when it is not attached.
+  absl::StatusOr<std::shared_ptr<PodEndpoints>> Endpoints(const std::string& id);
+  // Persists the pod's endpoints in its record.
+  absl::Status SaveEndpoints(const std::string& id);
+  // A pod's record by attachment id.
+  absl::StatusOr<braid::v1::Pod> Record(const std::string& id);
 
  private:
   // The pod's addresses on the datapath's paths, checked against the paths' subnets.
@@ -85,7 +101,9 @@ class PodManager {
   PodRegistry& registry_;
   PodDatapath& datapath_;
   Options options_;
+  EndpointServer* endpoint_server_ = nullptr;
   std::mutex mutex_;
+  std::map<std::string, std::shared_ptr<PodEndpoints>> endpoints_;  // by attachment id
 };
 
 }  // namespace braid::agent

@@ -1410,6 +1410,7 @@ MptcpInfo MptcpConnection::Info() const {
   i.out_of_order = reasm_ ? static_cast<uint32_t>(reasm_->held_bytes()) : 0;
   i.scheduler = std::string(scheduler_->name());
   i.path_manager = std::string(pm_->name());
+  i.policy_name = config_.policy_name;
   i.bytes_sent = bytes_sent_;
   i.bytes_received = bytes_received_;
   i.bytes_reinjected = bytes_reinjected_;

@@ -64,6 +64,7 @@ struct MptcpInfo {
   uint32_t out_of_order = 0;
   std::string scheduler;
   std::string path_manager;
+  std::string policy_name;      // MptcpConfig::policy_name
   uint64_t bytes_sent = 0;      // data-level bytes handed to subflows (reinjections included)
   uint64_t bytes_received = 0;  // data-level bytes delivered in order
   uint64_t bytes_reinjected = 0;

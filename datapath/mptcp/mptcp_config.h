@@ -15,6 +15,8 @@ namespace braid::mptcp {
 // options or an endpoint's (architecture.md §7; proto/braid/v1 MptcpOptions). Every other
 // MptcpConfig field stays the worker's.
 struct ConnectionPolicy {
+  // Who asked for it (an endpoint's name); MptcpInfo::policy_name shows it per connection.
+  std::string name;
   std::string scheduler = "default";
   PathManagerConfig path_manager;
   bool checksum = false;  // ask for DSS checksums (RFC 8684 §3.3.1)
@@ -39,6 +41,8 @@ struct MptcpConfig {
   // announced) takes the one of those on the route's path, or is not opened. A pod's
   // connections must not use another pod's (or the node's) address on a path.
   bool own_addresses_only = false;
+  // The ConnectionPolicy's name the connection was made with; empty: the worker's defaults.
+  std::string policy_name;
 
   // Data-level buffers of one connection (the MPTCP socket's sndbuf/rcvbuf): bytes the app queued
   // and the peer has not DATA_ACKed; bytes received and not yet read, plus those held out of order

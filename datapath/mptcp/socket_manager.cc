@@ -103,6 +103,7 @@ MptcpConnection* MptcpSockets::NewConnection(bool client, const tcp::TcpConfig& 
     conn_config.path_manager = policy->path_manager;
     conn_config.checksum = policy->checksum;
     conn_config.own_addresses_only = policy->own_addresses_only;
+    conn_config.policy_name = policy->name;
   }
   slot.conn =
       std::make_unique<MptcpConnection>(*this, tcp::SocketId{index, slot.generation}, client,

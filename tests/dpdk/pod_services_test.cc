@@ -77,7 +77,7 @@ class PodServicesTest : public ::testing::Test {
 
   PodServiceSpec Spec(const std::string& id, const std::string& name,
                       std::vector<wire::IpAddress> addresses) {
-    PodServiceSpec spec{id, Bound(name), {}, nullptr};
+    PodServiceSpec spec{id, Bound(name), {}, nullptr, {}, {}};
     for (const wire::IpAddress& a : addresses) spec.addresses.push_back({0, a, 24});
     return spec;
   }

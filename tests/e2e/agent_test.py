@@ -22,6 +22,11 @@ Scenarios:
   braidctl   braidctl's view of a live connection (connections --subflows, JSON) against the
              kernel peer's: the MPTCP token (`ss -Mni`), every subflow's addresses and ports,
              and the bytes each subflow carried (`ss -tni` bytes_acked), equal.
+  endpoints  the pod asks for MPTCP endpoints over gRPC on its own socket (braid-endpoint in the
+             pod): an outgoing policy gives its scheduler to the connects it matches and not to
+             the others; a listener endpoint to the connections a kernel client makes to the
+             pod's server (the shim's python http.server); bad requests get their gRPC codes;
+             after an agent restart the endpoints are served again.
   restart    the agent is killed (SIGKILL) with a pod attached; restarted, it serves the pod
              again: a new curl works. The pod's earlier socket name is re-bound, no leak.
   prometheus a real Prometheus server scrapes the agent and answers a query on a Braid series.
@@ -53,8 +58,9 @@ AGENT = os.path.join(BUILD, "agent", "braid-agent")
 CNI = os.path.join(BUILD, "cni", "braid-cni")
 PRELOAD = os.path.join(BUILD, "sdk", "preload", "libbraid_preload.so")
 CNI_DIR = "/usr/lib/cni"
-SCENARIOS = ("cni", "options", "restart", "braidctl", "prometheus")
+SCENARIOS = ("cni", "options", "restart", "braidctl", "endpoints", "prometheus")
 BRAIDCTL = os.path.join(BUILD, "tools", "braidctl", "braidctl")
+ENDPOINT = os.path.join(BUILD, "tools", "braid-endpoint", "braid-endpoint")
 BLOB_BYTES = 4 * 1000 * 1000
 HTTP_PORT = 8080
 METRICS_PORT = 19470
@@ -417,6 +423,108 @@ def scenario_braidctl(bed, ck):
         slow.wait()
     code, _, err = bed.cni("DEL", pod, "ctr-ctl", conf)
     ck(code == 0, "DEL", err)
+
+
+def endpoint_cli(pod, *args):
+    """braid-endpoint in the pod: (exit code, parsed JSON or {}, stderr)."""
+    p = sh([ENDPOINT] + list(args), ns=pod, check=False)
+    try:
+        out = json.loads(p.stdout) if p.stdout.strip() else {}
+    except ValueError:
+        out = {}
+    return p.returncode, out, p.stderr.strip()
+
+
+def braidctl_connections(bed):
+    p = sh([BRAIDCTL, "--socket", bed.socket, "-o", "json", "connections"], ns=bed.node,
+           check=False)
+    return json.loads(p.stdout or "{}").get("connections", [])
+
+
+def scenario_endpoints(bed, ck):
+    for path, what in ((ENDPOINT, "braid-endpoint"), (BRAIDCTL, "braidctl")):
+        if not os.path.exists(path):
+            ck.info("%s not built: scenario skipped" % what)
+            return
+    pod = bed.add_pod("pend")
+    conf = bed.netconf()
+    code, result, err = bed.cni("ADD", pod, "ctr-ep", conf)
+    ck(code == 0, "ADD", err)
+    pod_v4 = result["ips"][0]["address"].split("/")[0]
+    rc, out, err = endpoint_cli(pod, "outgoing", "to-b", "%s.254/32" % PATHS[1][1], "--ports",
+                                str(HTTP_PORT), "scheduler=roundrobin")
+    ck(rc == 0 and out.get("endpoint", {}).get("effectiveOptions", {}).get("scheduler") ==
+       "roundrobin", "an outgoing policy is created over the pod's gRPC socket", err or out)
+    rc, out, err = endpoint_cli(pod, "listen", "web", "8081", "scheduler=redundant")
+    ck(rc == 0, "a listener endpoint is created", err)
+    for args, want, what in (
+            (("outgoing", "to-b", "10.0.0.0/8"), "6", "the same name twice: ALREADY_EXISTS"),
+            (("outgoing", "bad", "10.0.0.0/33"), "3", "a bad prefix: INVALID_ARGUMENT"),
+            (("listen", "elsewhere", "10.99.0.1:80"), "3",
+             "a listener at an address not the pod's: INVALID_ARGUMENT"),
+            (("outgoing", "sched", "scheduler=fastest"), "3", "an unknown scheduler"),
+            (("get", "nope"), "5", "an unknown endpoint: NOT_FOUND")):
+        rc, _, err = endpoint_cli(pod, *args)
+        ck(rc == 1 and err.startswith("braid-endpoint: %s:" % want), what, err)
+
+    # Two connects at once: the one the policy matches takes its scheduler.
+    slow = []
+    for net in (PATHS[1][1], PATHS[0][1]):
+        slow.append(subprocess.Popen(
+            ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
+             "curl", "-s", "--limit-rate", "200k", "--max-time", "60", "-o", "/dev/null",
+             "http://%s.254:%d/blob" % (net, HTTP_PORT)]))
+    try:
+        time.sleep(2)
+        seen = {c["remote"]["address"]: (c.get("scheduler"), c.get("endpoint", ""))
+                for c in braidctl_connections(bed)}
+        ck(seen.get("%s.254" % PATHS[1][1]) == ("roundrobin", "to-b"),
+           "the matching connect runs roundrobin, from endpoint to-b", seen)
+        ck(seen.get("%s.254" % PATHS[0][1]) == ("default", ""),
+           "the other keeps the pod's default scheduler", seen)
+        rc, out, err = endpoint_cli(pod, "connections", "to-b")
+        ck(rc == 0 and len(out.get("connections", [])) == 1,
+           "ListEndpointConnections lists the one connection", err or out)
+    finally:
+        for p in slow:
+            p.kill()
+            p.wait()
+
+    # A server in the pod (unmodified python3 through the shim) on the listener endpoint's port.
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
+         "python3", "-m", "http.server", "8081"], cwd=bed.www,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        got = os.path.join(bed.tmp, "to-pod.blob")
+        ok = False
+        for _ in range(50):
+            p = sh(["mptcpize", "run", "curl", "-s", "--max-time", "20", "-o", got,
+                    "http://%s:8081/blob" % pod_v4], ns=bed.peer, check=False)
+            if p.returncode == 0:
+                ok = True
+                break
+            time.sleep(0.1)
+        ck(ok and bed.same_blob(got), "a kernel client fetches from the pod's server byte-exact")
+        rc, out, err = endpoint_cli(pod, "get", "web")
+        ck(rc == 0 and out.get("endpoint", {}).get("connectionsTotal") == "1",
+           "the listener endpoint counted the accepted connection", err or out)
+    finally:
+        server.kill()
+        server.wait()
+
+    bed.stop_agent()
+    bed.start_agent()
+    rc, out, err = endpoint_cli(pod, "list")
+    names = [e["endpoint"]["name"] for e in out.get("endpoints", [])]
+    ck(rc == 0 and names == ["to-b", "web"], "after an agent restart the endpoints are back",
+       err or names)
+    rc, _, err = endpoint_cli(pod, "delete", "to-b")
+    ck(rc == 0, "an endpoint is deleted", err)
+    code, _, err = bed.cni("DEL", pod, "ctr-ep", conf)
+    ck(code == 0 and bed.records() == [], "DEL", err)
+    rc, _, err = endpoint_cli(pod, "list")
+    ck(rc == 1, "after DEL the pod has no EndpointService", err)
 
 
 def scenario_prometheus(bed, ck):

@@ -172,8 +172,8 @@ void PodServicesApp::FailJobs() {
   }
 }
 
-ServiceScope PodServicesApp::ScopeFor(const std::vector<PodAddress>& addresses,
-                                      std::shared_ptr<const mptcp::ConnectionPolicy> policy) {
+ServiceScope PodServicesApp::ScopeFor(const PodServiceSpec& spec) {
+  const std::vector<PodAddress>& addresses = spec.addresses;
   ServiceScope scope;
   if (!addresses.empty()) {
     for (const PodAddress& a : addresses) scope.addresses.push_back(a.address);
@@ -189,9 +189,14 @@ ServiceScope PodServicesApp::ScopeFor(const std::vector<PodAddress>& addresses,
       return std::nullopt;
     };
   }
-  if (policy != nullptr) {
-    scope.policy_for = [policy](const wire::IpAddress&, uint16_t, bool) { return policy; };
+  if (spec.policy_for) {
+    scope.policy_for = spec.policy_for;
+  } else if (spec.policy != nullptr) {
+    scope.policy_for = [policy = spec.policy](const wire::IpAddress&, uint16_t, bool) {
+      return policy;
+    };
   }
+  scope.on_accepted = spec.on_accepted;
   return scope;
 }
 
@@ -220,8 +225,8 @@ absl::Status PodServicesApp::AddPodOnWorker(PodServiceSpec& spec, tcp::Instant n
     }
     added.push_back(a);
   }
-  auto service = std::make_unique<ChannelService>(WorkerSocketApis(*worker_), config_.tcp,
-                                                  ScopeFor(spec.addresses, spec.policy));
+  auto service =
+      std::make_unique<ChannelService>(WorkerSocketApis(*worker_), config_.tcp, ScopeFor(spec));
   if (absl::Status s = service->Listen(std::move(spec.listener), config_.geometry, config_.limits);
       !s.ok()) {
     undo();

@@ -59,6 +59,12 @@ struct PodServiceSpec {
   std::vector<PodAddress> addresses;
   // The pod's MPTCP options for every connection; null: the worker's defaults.
   std::shared_ptr<const mptcp::ConnectionPolicy> policy;
+  // When set, chooses each listen's and connect's policy instead (the pod's endpoints,
+  // ServiceScope::policy_for; called on the worker's thread), and hears of accepted connections.
+  std::function<std::shared_ptr<const mptcp::ConnectionPolicy>(const wire::IpAddress& address,
+                                                               uint16_t port, bool listen)>
+      policy_for;
+  std::function<void(const wire::IpAddress& local, uint16_t port)> on_accepted;
 };
 
 // A pod as the worker sees it (for braidctl and metrics).
@@ -137,8 +143,7 @@ class PodServicesApp final : public runtime::WorkerApp, private runtime::WakeSou
   void FailJobs();
   absl::Status AddPodOnWorker(PodServiceSpec& spec, tcp::Instant now);
   absl::Status RemovePodOnWorker(const std::string& id, tcp::Instant now);
-  ServiceScope ScopeFor(const std::vector<PodAddress>& addresses,
-                        std::shared_ptr<const mptcp::ConnectionPolicy> policy);
+  ServiceScope ScopeFor(const PodServiceSpec& spec);
 
   // runtime::WakeSources.
   bool PrepareSleep(std::vector<pollfd>& fds) override;

@@ -1704,6 +1704,7 @@ void ChannelService::TryAccept(AppSession& s, uint32_t listener_index) {
     (void)api.SetNoDelay(socket, !slot.config.nagle);
     (void)api.SetKeepalive(socket, slot.config.keepalive);
     Count(ServiceCounter::kAccepted);
+    if (flow && scope_.on_accepted) scope_.on_accepted(flow->local, flow->local_port);
     s.Push(Event{s.Handle(index), slot.accept_cookie, 0, accepted});
     ApplyConnectionOptions(s, index);
     // Bytes (or a FIN) may have arrived while the connection waited for its slot.

@@ -123,6 +123,9 @@ struct ServiceScope {
                                                                uint16_t port, bool listen)>
       policy_for;
 
+  // A connection was accepted at (local, port) and handed to an app (an endpoint's count).
+  std::function<void(const wire::IpAddress& local, uint16_t port)> on_accepted;
+
   bool scoped() const { return !addresses.empty(); }
   bool Contains(const wire::IpAddress& address) const;
   // InvalidArgument when `addresses` is set without `source_for`.

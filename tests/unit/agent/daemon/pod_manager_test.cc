@@ -29,7 +29,9 @@ class FakeDatapath final : public PodDatapath {
  public:
   absl::Status AddPod(channel::PodServiceSpec spec) override {
     if (!refuse.ok()) return refuse;
-    added.push_back({spec.id, spec.addresses, *spec.policy});
+    // The pod's default policy: what a connect no endpoint matches gets.
+    added.push_back(
+        {spec.id, spec.addresses, *spec.policy_for(wire::Ipv4Address{{192, 0, 2, 1}}, 80, false)});
     live.push_back(spec.id);
     listeners.push_back(std::move(spec.listener));
     return absl::OkStatus();
