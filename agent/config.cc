@@ -31,6 +31,21 @@ constexpr std::array<std::string_view, 2> kIdleModeNames = {"busy", "adaptive"};
 
 }  // namespace
 
+size_t EditDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diag = up;
+    }
+  }
+  return row[b.size()];
+}
+
 std::span<const std::string_view> PathKindNames() { return kPathKindNames; }
 std::span<const std::string_view> LogLevelNames() { return kLogLevelNames; }
 std::span<const std::string_view> IdleModeNames() { return kIdleModeNames; }
@@ -76,21 +91,6 @@ std::string_view NodeKind(const YAML::Node& node) {
     default:
       return "a scalar";
   }
-}
-
-size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
 }
 
 // "datapath.wokers" -> "unknown key, did you mean datapath.workers?" when a sibling is close.

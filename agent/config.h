@@ -120,6 +120,9 @@ absl::StatusOr<AgentConfig> ParseConfig(std::string_view yaml,
 // Reads `path` and parses it; NotFound / PermissionDenied naming the file when it cannot be read.
 absl::StatusOr<AgentConfig> LoadConfig(const std::string& path);
 
+// Levenshtein distance: how the agent's messages find the name a typo meant ("did you mean").
+size_t EditDistance(std::string_view a, std::string_view b);
+
 // The reference of every option (docs/agent-config.md), generated from the option table.
 std::string ConfigReference();
 

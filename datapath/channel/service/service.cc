@@ -563,8 +563,8 @@ ChannelService::~ChannelService() {
   if (!stopped_) Stop(apis_.tcp != nullptr ? apis_.tcp->now() : tcp::Instant{});
 }
 
-absl::Status ChannelService::Listen(std::string_view path, const Geometry& geometry,
-                                    const ServiceLimits& limits) {
+absl::Status ChannelService::CanListen(const Geometry& geometry,
+                                       const ServiceLimits& limits) const {
   if (stopped_ || listener_) {
     return absl::FailedPreconditionError("channel service: already listening or stopped");
   }
@@ -573,7 +573,13 @@ absl::Status ChannelService::Listen(std::string_view path, const Geometry& geome
     return absl::InvalidArgumentError("channel geometry: " + error);
   }
   if (absl::Status s = limits.Validate(); !s.ok()) return s;
-  if (absl::Status s = scope_.Validate(); !s.ok()) return s;
+  return scope_.Validate();
+}
+
+absl::Status ChannelService::Listen(std::string_view path, const Geometry& geometry,
+                                    const ServiceLimits& limits) {
+  // Checked before binding, so that a refusal leaves nothing bound.
+  if (absl::Status s = CanListen(geometry, limits); !s.ok()) return s;
   absl::StatusOr<ChannelListener> listener = ChannelListener::Bind(path);
   if (!listener.ok()) return listener.status();
   return Listen(std::move(*listener), geometry, limits);
@@ -581,15 +587,7 @@ absl::Status ChannelService::Listen(std::string_view path, const Geometry& geome
 
 absl::Status ChannelService::Listen(ChannelListener listener, const Geometry& geometry,
                                     const ServiceLimits& limits) {
-  if (stopped_ || listener_) {
-    return absl::FailedPreconditionError("channel service: already listening or stopped");
-  }
-  if (apis_.tcp == nullptr) return absl::InvalidArgumentError("channel service: no TCP sockets");
-  if (std::string error = geometry.Validate(); !error.empty()) {
-    return absl::InvalidArgumentError("channel geometry: " + error);
-  }
-  if (absl::Status s = limits.Validate(); !s.ok()) return s;
-  if (absl::Status s = scope_.Validate(); !s.ok()) return s;
+  if (absl::Status s = CanListen(geometry, limits); !s.ok()) return s;
   listener_.emplace(std::move(listener));
   geometry_ = geometry;
   limits_ = limits;

@@ -164,6 +164,8 @@ class ChannelService final : public runtime::WakeSources {
   absl::Status Listen(ChannelListener listener, const Geometry& geometry,
                       const ServiceLimits& limits = {});
   const ServiceScope& scope() const { return scope_; }
+  // Whether Listen would take a listener now: Listen's errors short of the listener's own.
+  absl::Status CanListen(const Geometry& geometry, const ServiceLimits& limits) const;
 
   // Accepts hellos, serves every app's commands, moves bytes both ways, pushes events, wakes the
   // apps that sleep, ends the sessions of dead or broken apps. Never blocks. Returns whether it
