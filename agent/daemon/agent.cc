@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/connections.h"
 #include "agent/daemon/datapath_plan.h"
+#include "agent/daemon/sriov_setup.h"
 #include "agent/daemon/grpc_services.h"
 #include "agent/metrics/counters.h"
 #include "grpcpp/server.h"
@@ -83,6 +84,11 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Start(AgentConfig config) {
     Log(LogLevel::kWarning, "pod registry: " + problem);
   }
   agent->registry_ = std::move(opened->registry);
+  sriov::SysfsRoot sysfs(agent->config_.sriov.sysfs_root);
+  std::vector<std::string> sriov_log;
+  const absl::Status sriov = PrepareSriov(agent->config_, sysfs, sriov_log);
+  for (const std::string& line : sriov_log) Log(LogLevel::kInfo, line);
+  if (!sriov.ok()) return sriov;
   if (absl::Status s = agent->StartDatapath(); !s.ok()) return s;
   agent->pod_datapath_ = std::make_unique<ServicesDatapath>(*agent->services_);
   agent->pods_ = std::make_unique<PodManager>(agent->config_, *agent->registry_,
