@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/connections.h"
 #include "agent/daemon/datapath_plan.h"
-#include "agent/daemon/sriov_setup.h"
 #include "agent/daemon/grpc_services.h"
+#include "agent/daemon/sriov_setup.h"
 #include "agent/metrics/counters.h"
 #include "grpcpp/server.h"
 #include "grpcpp/server_builder.h"
@@ -234,6 +234,22 @@ absl::StatusOr<metrics::MetricsSnapshot> Agent::Snapshot() {
   }
   if (exporter_ != nullptr) exporter_->SetPods(registry_->size());
   return snap;
+}
+
+absl::StatusOr<std::vector<Agent::PathState>> Agent::Paths() {
+  runtime::Datapath* dp = datapath_.get();
+  return services_->Call<std::vector<PathState>>([dp](runtime::Worker&, tcp::Instant) {
+    std::vector<PathState> out;
+    for (size_t i = 0; i < dp->paths(); ++i) {
+      const io::Port& port = dp->port(i);
+      PathState p;
+      p.mac = port.mac().ToString();
+      p.link = port.Link();
+      if (absl::StatusOr<io::PortStats> s = port.Stats(); s.ok()) p.stats = std::move(*s);
+      out.push_back(std::move(p));
+    }
+    return out;
+  });
 }
 
 absl::StatusOr<std::vector<braid::v1::Connection>> Agent::PodConnections(

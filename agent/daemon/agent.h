@@ -60,6 +60,13 @@ class Agent {
   // Ready: the datapath runs and the CNI socket is served.
   absl::Status Readiness() const;
   metrics::MetricsExporter& exporter() { return *exporter_; }
+  // Each path's port: MAC, link and device counters (read on the worker's thread).
+  struct PathState {
+    std::string mac;
+    io::LinkState link;
+    io::PortStats stats;
+  };
+  absl::StatusOr<std::vector<PathState>> Paths();
   // Counters as DebugService.ListCounters and /metrics show them.
   absl::StatusOr<metrics::MetricsSnapshot> Snapshot();
 

@@ -1,5 +1,7 @@
 #include "agent/daemon/grpc_services.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <map>
@@ -124,10 +126,17 @@ grpc::Status DebugServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStat
   struct Worker {
     runtime::WorkerStats stats;
     size_t connections = 0;
+    int64_t cpu_ns = 0;
   };
   absl::StatusOr<Worker> w =
       agent_.services().Call<Worker>([](runtime::Worker& worker, tcp::Instant) {
-        Worker out{worker.stats(), 0};
+        Worker out{worker.stats(), 0, 0};
+        // WorkerStats::cpu_time is filled when the loop returns; this runs on the worker's
+        // thread, whose CPU clock is the worker's.
+        timespec ts{};
+        if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0) {
+          out.cpu_ns = int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+        }
         if (worker.mptcp() != nullptr) out.connections = worker.mptcp()->open_connections();
         return out;
       });
@@ -140,16 +149,47 @@ grpc::Status DebugServiceImpl::GetStatus(grpc::ServerContext*, const v1::GetStat
   ws->set_rx_frames(w->stats.rx_frames);
   ws->set_tx_frames(w->stats.tx_frames);
   ws->set_connection_count(static_cast<uint32_t>(w->connections));
+  *ws->mutable_cpu_time() = TimeUtil::NanosecondsToDuration(w->cpu_ns);
   uint32_t apps = 0;
   for (const channel::PodServiceInfo& p : pods) apps += static_cast<uint32_t>(p.sessions.size());
   ws->set_app_count(apps);
-  for (const PathConfig& p : agent_.config().paths) {
+  absl::StatusOr<std::vector<Agent::PathState>> states = agent_.Paths();
+  if (!states.ok()) return t.Done(states.status());
+  // Every pod's addresses, by path.
+  std::map<std::string, std::vector<std::string>> addresses;
+  for (const v1::Pod& pod : agent_.pods().List({})) {
+    for (const v1::PathIpConfig& path : pod.paths()) {
+      for (const v1::IpAddressConfig& ip : path.ips())
+        addresses[path.path()].push_back(ip.address());
+    }
+  }
+  const std::vector<PathConfig>& paths = agent_.config().paths;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const PathConfig& p = paths[i];
     v1::PathStatus* ps = response->add_paths();
     ps->set_name(p.name);
     ps->set_port(p.kind == PathKind::kVf ? p.pci : p.netdev);
     ps->set_mtu(p.mtu);
     if (p.ipv4_gateway) ps->set_ipv4_gateway(p.ipv4_gateway->ToString());
     if (p.ipv6_gateway) ps->set_ipv6_gateway(p.ipv6_gateway->ToString());
+    for (const std::string& a : addresses[p.name]) ps->add_addresses(a);
+    if (i < states->size()) {
+      const Agent::PathState& st = (*states)[i];
+      ps->set_mac(st.mac);
+      ps->set_link_state(st.link.up ? v1::LINK_STATE_UP : v1::LINK_STATE_DOWN);
+      ps->set_speed_mbps(st.link.speed_mbps);
+      ps->set_full_duplex(st.link.full_duplex);
+      ps->set_autoneg(st.link.autoneg);
+      v1::PathCounters* c = ps->mutable_counters();
+      c->set_rx_packets(st.stats.rx_packets);
+      c->set_tx_packets(st.stats.tx_packets);
+      c->set_rx_bytes(st.stats.rx_bytes);
+      c->set_tx_bytes(st.stats.tx_bytes);
+      c->set_rx_missed(st.stats.rx_missed);
+      c->set_rx_errors(st.stats.rx_errors);
+      c->set_tx_errors(st.stats.tx_errors);
+      c->set_rx_no_mbuf(st.stats.rx_nombuf);
+    }
   }
   response->set_pod_count(static_cast<uint32_t>(pods.size()));
   response->set_connection_count(static_cast<uint32_t>(w->connections));

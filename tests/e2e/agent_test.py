@@ -257,6 +257,11 @@ def scenario_cni(bed, ck):
     ck(len(result.get("ips", [])) == 2, "one address per path", result)
     ck("@braid/node" in bound_names(pod), "the channel is bound in the pod's namespace",
        bound_names(pod))
+    if os.path.exists(BRAIDCTL):
+        p = sh([BRAIDCTL, "--socket", bed.socket, "-o", "json", "pods"], ns=bed.node, check=False)
+        pods = json.loads(p.stdout or "{}").get("pods", [])
+        ck(len(pods) == 1 and pods[0].get("options", {}).get("scheduler") == "roundrobin",
+           "braidctl pods shows the annotation's scheduler", p.stdout[:300] + p.stderr)
     before = bed.peer_counters()
     out = os.path.join(bed.tmp, "cni.blob")
     rc, secs = bed.fetch(pod, "%s.254" % PATHS[0][1], out)
@@ -415,6 +420,10 @@ def scenario_braidctl(bed, ck):
         same = all(ours[k] == kernel[k]["bytes_acked"] for k in ours if k in kernel)
         ck(same, "each subflow's bytes: braidctl's received = the kernel's bytes_acked",
            [(k, ours[k], kernel.get(k, {}).get("bytes_acked")) for k in ours])
+        p = sh([BRAIDCTL, "--socket", bed.socket, "subflows", "999999"], ns=bed.node,
+               check=False)
+        ck(p.returncode == 1 and "NOT_FOUND" in p.stderr,
+           "an unknown connection is NOT_FOUND", p.stderr)
         p = sh([BRAIDCTL, "--socket", bed.socket, "subflows", c["id"]], ns=bed.node, check=False)
         ck(p.returncode == 0 and len(p.stdout.strip().splitlines()) == 1 + len(ours),
            "braidctl subflows ID lists them as a table", p.stdout + p.stderr)
