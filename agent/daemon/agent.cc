@@ -236,6 +236,13 @@ absl::StatusOr<metrics::MetricsSnapshot> Agent::Snapshot() {
   return snap;
 }
 
+absl::StatusOr<uint16_t> Agent::PathPort(const std::string& name) const {
+  for (size_t i = 0; i < config_.paths.size() && i < datapath_->paths(); ++i) {
+    if (config_.paths[i].name == name) return datapath_->port(i).id();
+  }
+  return absl::NotFoundError("path \"" + name + "\": no such path");
+}
+
 absl::StatusOr<std::vector<Agent::PathState>> Agent::Paths() {
   runtime::Datapath* dp = datapath_.get();
   return services_->Call<std::vector<PathState>>([dp](runtime::Worker&, tcp::Instant) {

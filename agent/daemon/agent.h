@@ -67,6 +67,11 @@ class Agent {
     io::PortStats stats;
   };
   absl::StatusOr<std::vector<PathState>> Paths();
+  // The DPDK port of a path, by name; NotFound for another name.
+  absl::StatusOr<uint16_t> PathPort(const std::string& name) const;
+  // One capture at a time: false when one runs.
+  bool StartCapture() { return !capturing_.exchange(true); }
+  void EndCapture() { capturing_.store(false); }
   // Counters as DebugService.ListCounters and /metrics show them.
   absl::StatusOr<metrics::MetricsSnapshot> Snapshot();
 
@@ -97,6 +102,7 @@ class Agent {
   std::unique_ptr<DebugServiceImpl> debug_service_;
   std::unique_ptr<grpc::Server> server_;
   std::atomic<bool> shutdown_requested_{false};
+  std::atomic<bool> capturing_{false};
   bool shut_down_ = false;
 };
 

@@ -5,12 +5,15 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "agent/daemon/agent.h"
+#include "agent/daemon/capture.h"
 #include "agent/daemon/connections.h"
 #include "agent/metrics/counters.h"
 #include "google/protobuf/util/time_util.h"
@@ -384,10 +387,107 @@ grpc::Status DebugServiceImpl::ListSubflows(grpc::ServerContext*,
   return t.Done(absl::OkStatus());
 }
 
-grpc::Status DebugServiceImpl::Capture(grpc::ServerContext*, const v1::CaptureRequest*,
-                                       grpc::ServerWriter<v1::CaptureResponse>*) {
+grpc::Status DebugServiceImpl::Capture(grpc::ServerContext* context,
+                                       const v1::CaptureRequest* request,
+                                       grpc::ServerWriter<v1::CaptureResponse>* writer) {
   Timed t(agent_, "DebugService", "Capture", false);
-  return t.Done(absl::UnimplementedError("Capture: not served by this agent yet"));
+  // Every message stays under gRPC's default 4 MiB limit, with room (proto/braid/v1/README.md).
+  constexpr size_t kChunk = 1 << 20;
+  PacketCapture::Target target;
+  if (request->has_connection_id()) {
+    absl::StatusOr<std::vector<Listed>> all = ListAll(agent_, {}, "");
+    if (!all.ok()) return t.Done(all.status());
+    const bool known = std::any_of(all->begin(), all->end(), [&](const Listed& l) {
+      return l.c.id == request->connection_id();
+    });
+    if (!known) {
+      return t.Done(absl::NotFoundError(
+          absl::StrCat("connection ", request->connection_id(), ": no such connection")));
+    }
+    target.connection = tcp::SocketId{static_cast<uint32_t>(request->connection_id() >> 32),
+                                      static_cast<uint32_t>(request->connection_id())};
+  } else if (request->has_path()) {
+    absl::StatusOr<uint16_t> port = agent_.PathPort(request->path());
+    if (!port.ok()) return t.Done(port.status());
+    target.port = *port;
+  } else {
+    return t.Done(absl::InvalidArgumentError("capture: a connection_id or a path is needed"));
+  }
+  const bool timed =
+      request->has_max_duration() && TimeUtil::DurationToNanoseconds(request->max_duration()) > 0;
+  if (request->max_packets() == 0 && request->max_bytes() == 0 && !timed) {
+    return t.Done(absl::InvalidArgumentError(
+        "capture: a limit is needed (max_packets, max_bytes or max_duration)"));
+  }
+  if (request->snaplen() > pcap::kMaxSnaplen) {
+    return t.Done(absl::InvalidArgumentError(absl::StrCat("capture: snaplen ", request->snaplen(),
+                                                          " (at most ", pcap::kMaxSnaplen, ")")));
+  }
+  if (!agent_.StartCapture()) {
+    return t.Done(absl::ResourceExhaustedError("capture: another capture is running"));
+  }
+  PacketCapture::Limits limits;
+  limits.packets = request->max_packets();
+  limits.bytes = request->max_bytes();
+  if (request->snaplen() != 0) limits.snaplen = request->snaplen();
+  auto cap = std::make_shared<PacketCapture>(target, limits);
+  absl::StatusOr<bool> on = agent_.services().Call<bool>([cap](runtime::Worker& w, tcp::Instant) {
+    cap->Attach(w.mptcp());
+    w.SetFrameTap(cap.get());
+    return true;
+  });
+  if (!on.ok()) {
+    agent_.EndCapture();
+    return t.Done(on.status());
+  }
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::nanoseconds(timed ? TimeUtil::DurationToNanoseconds(request->max_duration())
+                                     : int64_t{365} * 24 * 3600 * 1'000'000'000);
+  v1::CaptureEndReason reason = v1::CAPTURE_END_REASON_UNSPECIFIED;
+  uint64_t packets = 0;
+  bool client_gone = false;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (cap->limit_reached()) {
+      // Everything recorded was taken already (limit_reached waits for that).
+      reason = request->max_packets() != 0 && packets >= request->max_packets()
+                   ? v1::CAPTURE_END_REASON_PACKET_LIMIT
+                   : v1::CAPTURE_END_REASON_BYTE_LIMIT;
+    } else if (cap->target_gone()) {
+      reason = v1::CAPTURE_END_REASON_TARGET_GONE;
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      reason = v1::CAPTURE_END_REASON_TIME_LIMIT;
+    }
+    if (context->IsCancelled()) client_gone = true;
+    // What was recorded goes out, also in the last round.
+    for (;;) {
+      PacketCapture::Chunk c = cap->Take(kChunk);
+      if (c.bytes.empty()) break;
+      packets += c.packets;
+      v1::CaptureResponse m;
+      m.set_pcap_data(std::string(c.bytes.begin(), c.bytes.end()));
+      m.set_packet_count(c.packets);  // this message's records
+      m.set_packets_missed(cap->missed());
+      if (client_gone || !writer->Write(m)) {
+        client_gone = true;
+        break;
+      }
+    }
+    if (reason != v1::CAPTURE_END_REASON_UNSPECIFIED || client_gone) break;
+  }
+  (void)agent_.services().Call<bool>([](runtime::Worker& w, tcp::Instant) {
+    w.SetFrameTap(nullptr);
+    return true;
+  });
+  agent_.EndCapture();
+  if (client_gone) return t.Done(absl::CancelledError("capture: the client went away"));
+  // The last message says why the capture ended.
+  v1::CaptureResponse last;
+  last.set_packets_missed(cap->missed());
+  last.set_end_reason(reason);
+  writer->Write(last);
+  return t.Done(absl::OkStatus());
 }
 
 }  // namespace braid::agent

@@ -29,7 +29,8 @@ class CniServiceImpl final : public braid::v1::CniService::Service {
 };
 
 // GetStatus, ListPods, ListCounters, ListConnections and ListSubflows (the MPTCP connections,
-// paged), Get/SetLogLevel. Capture answers UNIMPLEMENTED, saying so.
+// paged), Capture (a path's or a connection's frames as one pcap stream; one capture at a
+// time), Get/SetLogLevel.
 class DebugServiceImpl final : public braid::v1::DebugService::Service {
  public:
   explicit DebugServiceImpl(Agent& agent) : agent_(agent) {}

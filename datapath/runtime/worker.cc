@@ -33,7 +33,7 @@ Worker::Worker(const WorkerConfig& config, std::span<const io::RxQueue> rx,
     tx_queues_.push_back(std::make_unique<io::TxQueue>(t));
     tx_.Attach(tx_queues_.back().get());
   }
-  net_ = std::make_unique<net::NetStack>(config_.net, tx_);
+  net_ = std::make_unique<net::NetStack>(config_.net, sink_);
   tcp_ = std::make_unique<tcp::NativeTcpBackend>(config_.tcp, *net_);
   net_->AttachTcp(tcp_.get());
   sockets_ = std::make_unique<TcpSockets>(config_.sockets, *tcp_, *net_);
@@ -70,7 +70,9 @@ size_t Worker::ReceiveFrames(std::span<rte_mbuf* const> frames, tcp::Instant now
   io::IoCounters& counters = rx_.empty() ? handoff_counters_ : rx_.front().counters();
   for (rte_mbuf* m : frames) {
     const std::span<const uint8_t> frame = io::ContiguousFrame(m, scratch_, counters);
-    if (!frame.empty()) net_->Receive(m->port, frame, now, io::RxOffloadOf(m));
+    if (frame.empty()) continue;
+    if (tap_ != nullptr) tap_->OnFrame(m->port, frame, /*tx=*/false, now);
+    net_->Receive(m->port, frame, now, io::RxOffloadOf(m));
   }
   io::FreeFrames(frames);
   return frames.size();

@@ -29,6 +29,7 @@
 #include "datapath/io/tx_queue.h"
 #include "datapath/mptcp/mptcp_config.h"
 #include "datapath/mptcp/socket_manager.h"
+#include "datapath/net/frame_sink.h"
 #include "datapath/net/net_stack.h"
 #include "datapath/runtime/idle_policy.h"
 #include "datapath/runtime/tcp_sockets.h"
@@ -59,6 +60,16 @@ class WorkerApp {
   // What may wake the worker from an idle sleep besides its timers (nullptr: nothing, the worker
   // sleeps in clock_nanosleep).
   virtual WakeSources* wake_sources() { return nullptr; }
+};
+
+// Sees every frame the worker receives (before the net layer) and sends (as the net layer hands
+// it to the device, before checksum offload completes it): a packet capture. Called on the
+// worker's thread; must not call back into the stack.
+class FrameTap {
+ public:
+  virtual ~FrameTap() = default;
+  virtual void OnFrame(uint16_t port, std::span<const uint8_t> frame, bool tx,
+                       tcp::Instant now) = 0;
 };
 
 struct WorkerConfig {
@@ -109,6 +120,9 @@ class Worker {
   // What apps use: MPTCP sockets when configured, else plain TCP.
   tcp::SocketApi& stream_sockets();
 
+  // The capture tap (nullptr: none); on the worker's thread only (a WorkerApp's mailbox).
+  void SetFrameTap(FrameTap* tap) { tap_ = tap; }
+
   // App timers (cookie handed back to WorkerApp::OnTimer). Invalid handle when the wheel is full.
   TimerHandle ScheduleTimer(tcp::Instant deadline, uint64_t cookie);
   bool CancelTimer(TimerHandle handle) { return wheel_.Cancel(handle); }
@@ -144,6 +158,21 @@ class Worker {
   std::vector<io::RxQueue> rx_;
   std::vector<std::unique_ptr<io::TxQueue>> tx_queues_;
   io::WorkerTx tx_;
+  // What the net layer sends through: the tap, when set, then tx_.
+  class TappedSink final : public net::FrameSink {
+   public:
+    explicit TappedSink(Worker& worker) : worker_(worker) {}
+    void TransmitFrame(uint16_t port, std::span<const uint8_t> frame,
+                       const net::TxOffload& offload) override {
+      if (worker_.tap_ != nullptr) worker_.tap_->OnFrame(port, frame, true, worker_.now_);
+      worker_.tx_.TransmitFrame(port, frame, offload);
+    }
+
+   private:
+    Worker& worker_;
+  };
+  TappedSink sink_{*this};
+  FrameTap* tap_ = nullptr;
   std::unique_ptr<net::NetStack> net_;
   std::unique_ptr<tcp::NativeTcpBackend> tcp_;
   std::unique_ptr<TcpSockets> sockets_;

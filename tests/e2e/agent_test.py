@@ -27,6 +27,9 @@ Scenarios:
              the others; a listener endpoint to the connections a kernel client makes to the
              pod's server (the shim's python http.server); bad requests get their gRPC codes;
              after an agent restart the endpoints are served again.
+  capture    braidctl capture of a path during a transfer and of one live connection (by id,
+             to a packet limit): pcap files tshark reads, holding only the connection's
+             subflows, with MPTCP options.
   restart    the agent is killed (SIGKILL) with a pod attached; restarted, it serves the pod
              again: a new curl works. The pod's earlier socket name is re-bound, no leak.
   prometheus a real Prometheus server scrapes the agent and answers a query on a Braid series.
@@ -58,7 +61,7 @@ AGENT = os.path.join(BUILD, "agent", "braid-agent")
 CNI = os.path.join(BUILD, "cni", "braid-cni")
 PRELOAD = os.path.join(BUILD, "sdk", "preload", "libbraid_preload.so")
 CNI_DIR = "/usr/lib/cni"
-SCENARIOS = ("cni", "options", "restart", "braidctl", "endpoints", "prometheus")
+SCENARIOS = ("cni", "options", "restart", "braidctl", "endpoints", "capture", "prometheus")
 BRAIDCTL = os.path.join(BUILD, "tools", "braidctl", "braidctl")
 ENDPOINT = os.path.join(BUILD, "tools", "braid-endpoint", "braid-endpoint")
 BLOB_BYTES = 4 * 1000 * 1000
@@ -534,6 +537,77 @@ def scenario_endpoints(bed, ck):
     ck(code == 0 and bed.records() == [], "DEL", err)
     rc, _, err = endpoint_cli(pod, "list")
     ck(rc == 1, "after DEL the pod has no EndpointService", err)
+
+
+def tshark_conversations(path):
+    """The TCP conversations tshark finds in a capture: [(a, b, frames)]. A row: A <-> B, then
+    frames, bytes (a number and its unit) each way, then the totals."""
+    p = subprocess.run(["tshark", "-r", path, "-q", "-z", "conv,tcp"], capture_output=True,
+                       text=True)
+    out = []
+    for line in p.stdout.splitlines():
+        f = line.split()
+        if len(f) > 9 and f[1] == "<->" and f[9].isdigit():
+            out.append((f[0], f[2], int(f[9])))
+    return out
+
+
+def scenario_capture(bed, ck):
+    if not os.path.exists(BRAIDCTL) or shutil.which("tshark") is None:
+        ck.info("braidctl or tshark missing: scenario skipped")
+        return
+    pod = bed.add_pod("pcap")
+    conf = bed.netconf()
+    code, _, err = bed.cni("ADD", pod, "ctr-cap", conf)
+    ck(code == 0, "ADD", err)
+    ctl = [BRAIDCTL, "--socket", bed.socket]
+    out = os.path.join(bed.tmp, "path0.pcap")
+    cap = subprocess.Popen(["ip", "netns", "exec", bed.node] + ctl +
+                           ["capture", "--path", "path0", "--duration", "3s", "-w", out],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(0.7)
+    rc, _ = bed.fetch(pod, "%s.254" % PATHS[0][1], os.path.join(bed.tmp, "cap.blob"))
+    _, err = cap.communicate(timeout=30)
+    ck(cap.returncode == 0 and "time limit" in err, "a path capture ends at its time limit", err)
+    convs = tshark_conversations(out)
+    ck(any(b == "%s.254:%d" % (PATHS[0][1], HTTP_PORT) and n > 100 for _, b, n in convs),
+       "tshark reads the transfer's subflow on path0 in it", convs)
+    mptcp = sh(["tshark", "-r", out, "-Y", "mptcp"], check=False).stdout.splitlines()
+    ck(len(mptcp) > 100, "its frames carry MPTCP options (tshark's dissector)", len(mptcp))
+
+    # A live connection: a big file read slowly keeps it busy.
+    big = os.path.join(bed.www, "big")
+    with open(big, "wb") as f:
+        f.write(os.urandom(24 * 1000 * 1000))
+    slow = subprocess.Popen(
+        ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
+         "curl", "-s", "--limit-rate", "2M", "--max-time", "60", "-o", "/dev/null",
+         "http://%s.254:%d/big" % (PATHS[0][1], HTTP_PORT)])
+    try:
+        time.sleep(1.0)
+        conns = braidctl_connections(bed)
+        ck(len(conns) == 1, "one connection to capture", len(conns))
+        if not conns:
+            return
+        out = os.path.join(bed.tmp, "conn.pcap")
+        p = sh(ctl + ["capture", "--connection", conns[0]["id"], "--count", "200", "-w", out],
+               ns=bed.node, check=False, timeout=60)
+        ck(p.returncode == 0 and "packet limit" in p.stderr,
+           "a connection capture ends at its packet limit", p.stderr)
+        convs = tshark_conversations(out)
+        frames = sum(n for _, _, n in convs)
+        subflows = {("%s:%d" % (sf["local"]["address"], sf["local"]["port"]),
+                     "%s:%d" % (sf["remote"]["address"], sf["remote"]["port"]))
+                    for sf in json.loads(sh(ctl + ["-o", "json", "subflows", conns[0]["id"]],
+                                            ns=bed.node).stdout).get("subflows", [])}
+        ours = all((a, b) in subflows or (b, a) in subflows for a, b, _ in convs)
+        ck(frames == 200 and convs and ours,
+           "200 frames, every one of the connection's subflows", (convs, sorted(subflows)))
+    finally:
+        slow.kill()
+        slow.wait()
+    code, _, err = bed.cni("DEL", pod, "ctr-cap", conf)
+    ck(code == 0, "DEL", err)
 
 
 def scenario_prometheus(bed, ck):
