@@ -65,6 +65,7 @@ SCENARIOS = ("cni", "options", "restart", "braidctl", "endpoints", "capture", "p
 BRAIDCTL = os.path.join(BUILD, "tools", "braidctl", "braidctl")
 ENDPOINT = os.path.join(BUILD, "tools", "braid-endpoint", "braid-endpoint")
 BLOB_BYTES = 4 * 1000 * 1000
+BIG_BYTES = 24 * 1000 * 1000
 HTTP_PORT = 8080
 METRICS_PORT = 19470
 PATHS = (("path0", "10.90.0"), ("path1", "10.91.0"))
@@ -115,6 +116,9 @@ class Bed:
         os.makedirs(self.www)
         with open(os.path.join(self.www, "blob"), "wb") as f:
             f.write(os.urandom(BLOB_BYTES))
+        # Read slowly, a file larger than the connection's buffers keeps a connection busy.
+        with open(os.path.join(self.www, "big"), "wb") as f:
+            f.write(os.urandom(BIG_BYTES))
         self.server = subprocess.Popen(
             ["ip", "netns", "exec", self.peer, "mptcpize", "run", "python3", "-m", "http.server",
              str(HTTP_PORT)], cwd=self.www, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -337,8 +341,8 @@ def scenario_restart(bed, ck):
     # the agent's process; the app's socket reports ECONNABORTED), it does not hang.
     slow = subprocess.Popen(
         ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
-         "curl", "-s", "--limit-rate", "400k", "--max-time", "60", "-o",
-         os.path.join(bed.tmp, "cut.blob"), "http://%s.254:%d/blob" % (PATHS[0][1], HTTP_PORT)])
+         "curl", "-s", "--limit-rate", "1M", "--max-time", "60", "-o",
+         os.path.join(bed.tmp, "cut.blob"), "http://%s.254:%d/big" % (PATHS[0][1], HTTP_PORT)])
     time.sleep(1.5)
     ck(slow.poll() is None, "a rate-limited curl is mid-transfer")
     killed = time.time()
@@ -349,9 +353,9 @@ def scenario_restart(bed, ck):
         slow.kill()
         rc = None
     got = os.path.getsize(os.path.join(bed.tmp, "cut.blob"))
-    ck(rc not in (None, 0) and got < BLOB_BYTES,
+    ck(rc not in (None, 0) and got < BIG_BYTES,
        "the cut transfer fails within %.1f s, short (%d of %d bytes)" %
-       (time.time() - killed, got, BLOB_BYTES), "curl exit %s" % rc)
+       (time.time() - killed, got, BIG_BYTES), "curl exit %s" % rc)
     ck("@braid/node" not in bound_names(pod), "the killed agent's channel name is gone",
        bound_names(pod))
     bed.start_agent()
@@ -575,10 +579,7 @@ def scenario_capture(bed, ck):
     mptcp = sh(["tshark", "-r", out, "-Y", "mptcp"], check=False).stdout.splitlines()
     ck(len(mptcp) > 100, "its frames carry MPTCP options (tshark's dissector)", len(mptcp))
 
-    # A live connection: a big file read slowly keeps it busy.
-    big = os.path.join(bed.www, "big")
-    with open(big, "wb") as f:
-        f.write(os.urandom(24 * 1000 * 1000))
+    # A live connection: the big file read slowly keeps it busy.
     slow = subprocess.Popen(
         ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
          "curl", "-s", "--limit-rate", "2M", "--max-time", "60", "-o", "/dev/null",
