@@ -232,6 +232,31 @@ absl::StatusOr<metrics::MetricsSnapshot> Agent::Snapshot() {
       snap.pods.push_back(std::move(s));
     }
   }
+  // Per path: its port's link and device counters (braid_path_*{path="..."}).
+  absl::StatusOr<std::vector<PathState>> paths = Paths();
+  if (paths.ok()) {
+    for (size_t i = 0; i < paths->size() && i < config_.paths.size(); ++i) {
+      const PathState& p = (*paths)[i];
+      metrics::LabeledSamples s{metrics::PathLabels(config_.paths[i].name), {}};
+      auto counter = [&s](std::string_view name, std::string_view help, uint64_t value) {
+        s.samples.push_back({.subsystem = "path", .name = name, .help = help, .value = value});
+      };
+      counter("rx_packets", "frames the path's device received", p.stats.rx_packets);
+      counter("tx_packets", "frames the path's device sent", p.stats.tx_packets);
+      counter("rx_bytes", "bytes the path's device received", p.stats.rx_bytes);
+      counter("tx_bytes", "bytes the path's device sent", p.stats.tx_bytes);
+      counter("rx_missed", "frames the device dropped: its RX ring was full", p.stats.rx_missed);
+      counter("rx_errors", "frames the device received in error", p.stats.rx_errors);
+      counter("tx_errors", "frames the device failed to send", p.stats.tx_errors);
+      counter("rx_no_mbuf", "RX mbuf allocation failures", p.stats.rx_nombuf);
+      s.samples.push_back({.subsystem = "path",
+                           .name = "up",
+                           .help = "1 while the path's link is up",
+                           .value = p.link.up ? 1u : 0u,
+                           .type = metrics::MetricType::kGauge});
+      snap.paths.push_back(std::move(s));
+    }
+  }
   if (exporter_ != nullptr) exporter_->SetPods(registry_->size());
   return snap;
 }

@@ -285,6 +285,9 @@ def scenario_cni(bed, ck):
     status, body = bed.metrics("/metrics")
     ck(status == 200 and 'braid_channel_apps_attached_total{namespace="e2e",pod="web"} 1' in body,
        "/metrics counts the pod's app", "" if status == 200 else body[:300])
+    ck('braid_path_rx_packets_total{path="path0"}' in body and
+       'braid_path_up{path="path1"} 1' in body, "/metrics has per-path series",
+       [line for line in body.splitlines() if line.startswith("braid_path_")][:4])
     if shutil.which("promtool"):
         p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True,
                            text=True)
