@@ -33,10 +33,8 @@ void PacketCapture::RefreshFlows(tcp::Instant now) {
     return;
   }
   for (const mptcp::SubflowInfo& sf : stack_->SubflowsOf(*target_.connection)) {
-    const std::string local = wire::ToString(sf.local_address);
-    const std::string remote = wire::ToString(sf.remote_address);
-    flows_.insert({local, sf.local_port, remote, sf.remote_port});
-    flows_.insert({remote, sf.remote_port, local, sf.local_port});
+    flows_.insert({sf.local_address, sf.local_port, sf.remote_address, sf.remote_port});
+    flows_.insert({sf.remote_address, sf.remote_port, sf.local_address, sf.local_port});
   }
 }
 
@@ -44,18 +42,18 @@ bool PacketCapture::Matches(std::span<const uint8_t> frame) const {
   const auto eth = wire::EthernetFrame::Check(frame);
   if (!eth) return false;
   std::span<const uint8_t> segment;
-  std::string src, dst;
+  wire::IpAddress src, dst;
   if (eth->ethertype() == wire::kEtherTypeIpv4) {
     const auto ip = wire::Ipv4Packet::Check(eth->payload());
     if (!ip || ip->protocol() != wire::IpProtocol::kTcp) return false;
-    src = ip->source().ToString();
-    dst = ip->destination().ToString();
+    src = ip->source();
+    dst = ip->destination();
     segment = ip->payload();
   } else if (eth->ethertype() == wire::kEtherTypeIpv6) {
     const auto ip = wire::Ipv6Packet::Check(eth->payload());
     if (!ip || ip->next_header() != wire::IpProtocol::kTcp) return false;
-    src = ip->source().ToString();
-    dst = ip->destination().ToString();
+    src = ip->source();
+    dst = ip->destination();
     segment = ip->payload();
   } else {
     return false;

@@ -20,6 +20,7 @@
 #include "datapath/pcap/pcap_writer.h"
 #include "datapath/runtime/worker.h"
 #include "datapath/tcp/socket_api.h"
+#include "datapath/wire/address.h"
 
 namespace braid::agent {
 
@@ -52,7 +53,8 @@ class PacketCapture final : public runtime::FrameTap {
   bool limit_reached() const;  // packets or bytes: nothing more is recorded
 
  private:
-  using Flow = std::tuple<std::string, uint16_t, std::string, uint16_t>;  // src, sport, dst, dport
+  // src, sport, dst, dport: compared as addresses, so matching a frame allocates nothing.
+  using Flow = std::tuple<wire::IpAddress, uint16_t, wire::IpAddress, uint16_t>;
   bool Matches(std::span<const uint8_t> frame) const;
   void RefreshFlows(tcp::Instant now);
 
