@@ -2,8 +2,18 @@
 # Braid's image: braid-agent, braid-cni, braidctl (also as kubectl-braid), braid-perf, and the
 # SDK (libbraid.so, libbraid_preload.so, headers). deploy/helm/braid runs it.
 #
-#   docker build -t braid:0.1.0 .        (or podman/buildah build)
+#   docker build -t braid:0.1.0 .
+#   buildah bud --build-arg BRAID_BINARIES=build -t braid:0.1.0 .
 #
+# (buildah 1.28, Debian 12's, skips the stage a `FROM ${ARG}` names unless the argument is given
+# on the command line: pass the default explicitly.)
+#
+# BRAID_BINARIES picks where the runtime stage takes the binaries from: `build` (the default)
+# compiles them in the build stage below; `prebuilt` copies them from out/ in the build context,
+# staged from a release build on a Debian 12 host (tests/deploy/image_test.py does that, so the
+# runtime stage is tested without compiling the project twice).
+ARG BRAID_BINARIES=build
+
 # Build stage: Debian 12 with the project's build dependencies (scripts/install-deps), a release
 # build of the shipped targets only.
 FROM debian:12 AS build
@@ -27,6 +37,12 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
  && cp -r sdk/include/braid /out/include/ \
  && strip --strip-debug /out/bin/* /out/lib/braid/*.so*
 
+# Binaries built outside the image: out/{bin,lib/braid,include} in the build context.
+FROM scratch AS prebuilt
+COPY out/ /out/
+
+FROM ${BRAID_BINARIES} AS binaries
+
 # Runtime: the runtime libraries only (DPDK's librte_* with its PMDs, gRPC, protobuf, yaml-cpp,
 # prometheus-cpp, Abseil, OpenSSL) as ldd of the binaries lists them, the PMDs of the path kinds
 # (bus drivers, AF_XDP, AF_PACKET, Intel and Mellanox VFs), jq for the CNI install script.
@@ -43,9 +59,9 @@ RUN apt-get update -qq \
       librte-net-i40e23 librte-net-ice23 librte-net-mlx5-23 \
       jq ca-certificates iproute2 \
  && rm -rf /var/lib/apt/lists/*
-COPY --from=build /out/bin/ /usr/local/bin/
-COPY --from=build /out/lib/braid/ /usr/local/lib/braid/
-COPY --from=build /out/include/ /usr/local/include/
+COPY --from=binaries /out/bin/ /usr/local/bin/
+COPY --from=binaries /out/lib/braid/ /usr/local/lib/braid/
+COPY --from=binaries /out/include/ /usr/local/include/
 RUN ln -s braidctl /usr/local/bin/kubectl-braid \
  && echo /usr/local/lib/braid > /etc/ld.so.conf.d/braid.conf && ldconfig \
  && braid-agent --config-reference >/dev/null \
