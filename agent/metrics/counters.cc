@@ -220,7 +220,7 @@ static_assert(std::size(kTimer) == runtime::kTimerWheelCounterCount);
 // WorkerStats and IdleStats have no X-macro list: this is theirs. The static_asserts notice a
 // field added to either struct. Left out on purpose: WorkerStats::run_time (set only when Run
 // returns) and IdleStats' iteration counts (WorkerStats has them).
-static_assert(sizeof(runtime::WorkerStats) == 7 * sizeof(uint64_t),
+static_assert(sizeof(runtime::WorkerStats) == 8 * sizeof(uint64_t),
               "WorkerStats changed: update kWorker and CollectWorkerStats");
 static_assert(sizeof(runtime::IdleStats) == 7 * sizeof(uint64_t),
               "IdleStats changed: update kWorker and CollectWorkerStats");
@@ -231,6 +231,7 @@ enum class WorkerMetric : uint8_t {
   kRxFrames,
   kTxFrames,
   kTimersFired,
+  kLinkChanges,
   kCpuSeconds,
   kBusyRatio,
   kSleeps,
@@ -254,6 +255,10 @@ constexpr CatalogEntry kWorker[] = {
     Counter("worker", "tx_frames", "frames the devices took", Source::kWorker, kWorkerList),
     Counter("worker", "timers_fired", "timers fired (engines' and apps')", Source::kWorker,
             kWorkerList),
+    Counter("worker", "link_changes",
+            "path links that went down or came back, as the worker saw them (its interfaces and "
+            "MPTCP followed)",
+            Source::kWorker, kWorkerList),
     {.subsystem = "worker",
      .name = "cpu_seconds",
      .help = "CPU time (user + system) of the worker's thread",
@@ -499,6 +504,7 @@ void CollectWorkerStats(const runtime::WorkerStats& stats, const runtime::IdleSt
   set(WorkerMetric::kRxFrames, stats.rx_frames);
   set(WorkerMetric::kTxFrames, stats.tx_frames);
   set(WorkerMetric::kTimersFired, stats.timers_fired);
+  set(WorkerMetric::kLinkChanges, stats.link_changes);
   set(WorkerMetric::kCpuSeconds, Nanoseconds(cpu_time));
   // In parts per million; busy_iterations <= iterations, so the product stays below 2^64 for
   // any iteration count below 1.8e13.

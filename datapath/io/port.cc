@@ -1,11 +1,16 @@
 #include "datapath/io/port.h"
 
+#include <net/if.h>
 #include <rte_dev.h>
 #include <rte_errno.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 #include <rte_mempool.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cstring>
 #include <thread>
 
 #include "datapath/io/dpdk_log.h"
@@ -271,11 +276,33 @@ absl::Status Port::Close() {
 
 Port::~Port() { Close().IgnoreError(); }
 
+namespace {
+
+// The kernel's view of a netdev: administratively up and running (carrier, RFC 2863 oper
+// state). False when the netdev is gone or the query fails.
+bool KernelNetdevUp(const std::string& netdev) {
+  if (netdev.empty() || netdev.size() >= IFNAMSIZ) return false;
+  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  ifreq ifr{};
+  std::memcpy(ifr.ifr_name, netdev.data(), netdev.size());
+  const bool ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+  close(fd);
+  return ok && (ifr.ifr_flags & IFF_UP) != 0 && (ifr.ifr_flags & IFF_RUNNING) != 0;
+}
+
+}  // namespace
+
 LinkState Port::Link() const {
   rte_eth_link link{};
   LinkState s;
   if (rte_eth_link_get_nowait(id_, &link) != 0) return s;
   s.up = link.link_status == RTE_ETH_LINK_UP;
+  // The AF_PACKET and AF_XDP PMDs of DPDK 22.11 report their link up whatever the netdev's
+  // carrier: the kernel knows.
+  if (s.up && (kind() == PortKind::kAfPacket || kind() == PortKind::kAfXdp)) {
+    s.up = KernelNetdevUp(config_.spec.Arg("iface"));
+  }
   s.speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
   s.full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
   s.autoneg = link.link_autoneg == RTE_ETH_LINK_AUTONEG;

@@ -109,7 +109,9 @@ class Port {
   // The queue handles the workers poll / send on.
   RxQueue rx_queue(uint16_t queue) const { return RxQueue(id_, queue); }
 
-  LinkState Link() const;  // without waiting
+  // Without waiting; thread-safe. AF_PACKET and AF_XDP ports are up while their netdev is up
+  // with carrier (one ioctl).
+  LinkState Link() const;
   // Polls the link until it is up or `timeout` passes: DeadlineExceeded with the last state.
   absl::StatusOr<LinkState> WaitForLink(std::chrono::milliseconds timeout) const;
 

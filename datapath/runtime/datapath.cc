@@ -227,6 +227,7 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathConfig& 
                     .batch = 32});
     }
     auto worker = std::make_unique<Worker>(wc, rx, tx, dp->steering_.get(), dp->ring_ptrs_);
+    std::vector<Worker::LinkWatch> watches;
     for (size_t i = 0; i < config.paths.size(); ++i) {
       const PathConfig& p = config.paths[i];
       const io::Port& port = *dp->ports_[i];
@@ -261,6 +262,11 @@ absl::StatusOr<std::unique_ptr<Datapath>> Datapath::Start(const DatapathConfig& 
       // Every worker's stack announces its addresses (gratuitous ARP / unsolicited NA): a few
       // duplicate frames at start, in exchange for every worker's neighbour state being its own.
       worker->net().SetInterfaceUp(id, true, now);
+      watches.push_back({.interface = id, .port = &port});
+    }
+    if (config.link_poll.count() > 0) {
+      worker->WatchLinks(std::move(watches),
+                         std::chrono::duration_cast<tcp::Duration>(config.link_poll));
     }
     dp->workers_.push_back(std::move(worker));
   }

@@ -67,6 +67,9 @@ struct DatapathConfig {
   bool fixed_secrets = false;
   // How long Start waits for each port's link to come up.
   std::chrono::milliseconds link_timeout{5000};
+  // How often each worker reads its ports' links (Worker::WatchLinks); zero: never, the paths
+  // stay up whatever their link does.
+  std::chrono::milliseconds link_poll{10};
 };
 
 class Datapath {

@@ -7,6 +7,7 @@
 #include <array>
 
 #include "datapath/io/mbuf.h"
+#include "datapath/io/port.h"
 #include "datapath/runtime/clock.h"
 
 namespace braid::runtime {
@@ -60,6 +61,30 @@ tcp::SocketApi& Worker::stream_sockets() {
 
 size_t Worker::DispatchSockets(tcp::Instant now) {
   return mptcp_ ? mptcp_->Dispatch(now) + sockets_->Dispatch(now) : sockets_->Dispatch(now);
+}
+
+void Worker::WatchLinks(std::vector<LinkWatch> watches, tcp::Duration period) {
+  if (link_timer_.valid()) wheel_.Cancel(link_timer_);
+  link_timer_ = {};
+  link_watches_ = std::move(watches);
+  link_period_ = period;
+}
+
+void Worker::CheckLinks(tcp::Instant now) {
+  for (const LinkWatch& w : link_watches_) {
+    const net::Interface* iface = net_->interface(w.interface);
+    if (iface == nullptr || w.port == nullptr) continue;
+    const bool up = w.port->Link().up;
+    if (iface->up == up) continue;
+    ++stats_.link_changes;
+    // Copies: SetInterfaceUp and MPTCP's reaction may change the interface's address list.
+    const std::vector<net::Ipv4Cidr> v4 = iface->config.ipv4;
+    const std::vector<net::Ipv6Cidr> v6 = iface->config.ipv6;
+    net_->SetInterfaceUp(w.interface, up, now);
+    if (!mptcp_) continue;
+    for (const net::Ipv4Cidr& a : v4) mptcp_->OnPathChange(wire::IpAddress(a.address), up, now);
+    for (const net::Ipv6Cidr& a : v6) mptcp_->OnPathChange(wire::IpAddress(a.address), up, now);
+  }
 }
 
 TimerHandle Worker::ScheduleTimer(tcp::Instant deadline, uint64_t cookie) {
@@ -130,10 +155,16 @@ bool Worker::RunOnce(tcp::Instant now) {
     } else if (cookie == kMptcpTimer) {
       if (handle == mptcp_timer_) mptcp_armed_.reset(), mptcp_timer_ = {};
       if (mptcp_) mptcp_->Poll(now);
+    } else if (cookie == kLinkTimer) {
+      if (handle == link_timer_) link_timer_ = {};
+      CheckLinks(now);
     } else if (app_ != nullptr) {
       app_->OnTimer(cookie - kAppTimerBase, now);
     }
   });
+  if (!link_watches_.empty() && !link_timer_.valid()) {
+    link_timer_ = wheel_.Schedule(now + link_period_, kLinkTimer);
+  }
   if (fired != 0) {
     stats_.timers_fired += fired;
     work += fired;

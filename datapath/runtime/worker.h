@@ -37,6 +37,10 @@
 #include "datapath/tcp/native_backend.h"
 #include "datapath/tcp/time.h"
 
+namespace braid::io {
+class Port;
+}  // namespace braid::io
+
 struct rte_mbuf;
 
 namespace braid::runtime {
@@ -91,6 +95,7 @@ struct WorkerStats {
   uint64_t rx_frames = 0;        // handed to the net layer (device queues and handoff ring)
   uint64_t tx_frames = 0;        // taken by the devices
   uint64_t timers_fired = 0;
+  uint64_t link_changes = 0;  // watched ports whose link went down or came back (WatchLinks)
   tcp::Duration run_time{0};  // wall time inside Run
   tcp::Duration cpu_time{0};  // the worker thread's CPU time (user + system) inside Run
 };
@@ -120,6 +125,17 @@ class Worker {
   // What apps use: MPTCP sockets when configured, else plain TCP.
   tcp::SocketApi& stream_sockets();
 
+  // Ports whose link state drives their interface: every `period` the worker reads each port's
+  // link (io::Port::Link) and, on a change, sets the interface down or up (net::NetStack::
+  // SetInterfaceUp) and tells MPTCP about each of its addresses (MptcpSockets::OnPathChange:
+  // subflows there close with kPathDown, the path manager re-creates them when it returns).
+  // Set before Run; the ports outlive the worker.
+  struct LinkWatch {
+    net::InterfaceId interface = 0;
+    const io::Port* port = nullptr;
+  };
+  void WatchLinks(std::vector<LinkWatch> watches, tcp::Duration period);
+
   // The capture tap (nullptr: none); on the worker's thread only (a WorkerApp's mailbox).
   void SetFrameTap(FrameTap* tap) { tap_ = tap; }
 
@@ -146,11 +162,13 @@ class Worker {
   static constexpr uint64_t kTcpTimer = 0;
   static constexpr uint64_t kNetTimer = 1;
   static constexpr uint64_t kMptcpTimer = 2;
-  static constexpr uint64_t kAppTimerBase = 3;
+  static constexpr uint64_t kLinkTimer = 3;
+  static constexpr uint64_t kAppTimerBase = 4;
 
   size_t DispatchSockets(tcp::Instant now);
   size_t ReceiveFrames(std::span<rte_mbuf* const> frames, tcp::Instant now);
   void ArmEngineTimers();
+  void CheckLinks(tcp::Instant now);
   void Rearm(TimerHandle& handle, std::optional<tcp::Instant> at,
              std::optional<tcp::Instant>& armed, uint64_t cookie);
 
@@ -186,6 +204,9 @@ class Worker {
   TimerHandle tcp_timer_;
   TimerHandle net_timer_;
   TimerHandle mptcp_timer_;
+  std::vector<LinkWatch> link_watches_;
+  tcp::Duration link_period_{0};
+  TimerHandle link_timer_;
   std::optional<tcp::Instant> tcp_armed_;
   std::optional<tcp::Instant> net_armed_;
   std::optional<tcp::Instant> mptcp_armed_;

@@ -201,6 +201,7 @@ std::string SummaryJson(const runtime::Datapath& dp) {
     o.Add("rx_frames", s.rx_frames);
     o.Add("tx_frames", s.tx_frames);
     o.Add("timers_fired", s.timers_fired);
+    o.Add("link_changes", s.link_changes);
     o.Add("sleeps", worker.idle().stats().sleeps);
     o.Add("slept_s", std::chrono::duration<double>(worker.idle().stats().slept).count());
     o.Add("run_s", std::chrono::duration<double>(s.run_time).count());

@@ -301,6 +301,7 @@ TEST(CollectTest, WorkerStatsInBaseUnits) {
   stats.rx_frames = 5;
   stats.tx_frames = 6;
   stats.timers_fired = 7;
+  stats.link_changes = 2;
   runtime::IdleStats idle;
   idle.sleeps = 8;
   idle.slept = std::chrono::milliseconds(1500);
@@ -316,6 +317,7 @@ TEST(CollectTest, WorkerStatsInBaseUnits) {
   EXPECT_EQ(exported["braid_worker_rx_frames_total{}"], 5);
   EXPECT_EQ(exported["braid_worker_tx_frames_total{}"], 6);
   EXPECT_EQ(exported["braid_worker_timers_fired_total{}"], 7);
+  EXPECT_EQ(exported["braid_worker_link_changes_total{}"], 2);
   EXPECT_DOUBLE_EQ(exported["braid_worker_cpu_seconds_total{}"], 2.5);
   EXPECT_DOUBLE_EQ(exported["braid_worker_busy_ratio{}"], 0.25);
   EXPECT_EQ(exported["braid_worker_sleeps_total{}"], 8);
