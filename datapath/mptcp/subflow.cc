@@ -271,6 +271,11 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
       if (const auto* r = std::get_if<wire::MpTcpRst>(&o)) {
         peer_rst_reason = r->reason;
         conn_.counters().Add(MptcpCounter::kTcpRstRx);
+      } else if (std::holds_alternative<wire::MpFail>(o)) {
+        // RFC 8684 §3.7: a checksum failed on a subflow that is not the only one; the peer
+        // closes it with MP_FAIL on the RST. Its unacknowledged data is sent again on the
+        // others, as for any closed subflow.
+        conn_.counters().Add(MptcpCounter::kMpFailRx);
       } else if (const auto* f = std::get_if<wire::MpFastclose>(&o)) {
         OnFastcloseOption(*f);
       }

@@ -22,6 +22,9 @@ Scenarios:
   backup    Braid client whose path-2 endpoint is a backup: MP_JOIN with B set
             (MPJoinSynBackupRx), no data on it while the others work.
   checksum  kernel net.mptcp.checksum_enabled=1: DSS checksums both ways, no DataCsumErr.
+  fail      the same with a middlebox on path 0 rewriting DSS checksums (the TCP checksum
+            fixed): the kernel resets that subflow with MP_FAIL and MP_TCPRST, Braid counts both,
+            reinjects and does not fall back; the data arrives byte-exact.
   fallback  kernel MPTCP off (plain TCP server and client): Braid falls back both ways.
   cut       a path cut mid-transfer (link down, then a silent blackhole): the transfer completes
             byte-exact, the stall is measured and bounded, data is reinjected, and the subflow
@@ -356,6 +359,56 @@ def scenario_checksum(check, fam):
             ours = braid_counters(app)
             check(ours.get("data_csum_err", 0) == 0 and ours.get("csum_missing", 0) == 0,
                   "%s: Braid found every checksum right" % mode, ours)
+
+
+def corrupt_mapping(tb, path, rule):
+    """A faulty middlebox on path's router: of the segments `rule` matches that carry a DSS
+    mapping, 20 in a row from the 280th (well after the checksums were seen valid) get a wrong
+    DSS checksum. A run, because Braid repeats a mapping on each of its segments and the kernel
+    checks the checksum the first of them carried. nft rewrites the option's last two bytes and
+    fixes the TCP checksum, so the TCP layer takes the segment and only MPTCP's checksum tells
+    (RFC 8684 §3.3). A mapping with a checksum is 16, 20,
+    24 or 28 bytes long (4- or 8-byte DATA_ACK and DSN, or none of the former)."""
+    r = tb.nodes[tb.paths[path].router]
+    lines = ["table inet braid_corrupt {", " chain corrupt {",
+             "  type filter hook forward priority 0; policy accept;"]
+    for length in (16, 20, 24, 28):
+        lines.append("  %s tcp option mptcp subtype 2 tcp option mptcp length %d"
+                     " numgen inc mod 300 >= 280 limit rate 1/hour burst 20 packets"
+                     " tcp option @30,%d,16 set 0xbeef counter" % (rule, length, (length - 2) * 8))
+    r.run(["nft", "-f", "-"], input="\n".join(lines + [" }", "}"]) + "\n")
+
+
+def scenario_fail(check, fam):
+    nbytes = 16 * MB
+    with Bed(check, fam, rate="200mbit") as bed:
+        tb, b = bed.tb, bed.tb.b
+        b.sysctl("net.mptcp.checksum_enabled", 1)
+        before = bed.counters()
+        srv = tb.start_server(b, PORT, mode="sink", family="dual")
+        corrupt_mapping(tb, 0, 'iifname "%sa" meta length > 1000' % tb.paths[0].router)
+        app = bed.braid("--connect", bed.b_addr(0), "--to-port", PORT, "--mode", "send",
+                        "--bytes", nbytes, mptcp=["--subflows", 4] + bed.subflow_endpoints())
+        check(app.wait(60) == 0, "Braid client exits 0", app.errors())
+        sv = srv.results(20)[0]
+        c = one_connection(check, app, "fail")
+        if c:
+            check(sv["bytes_rx"] == nbytes and sv["sha256_rx"] == c["sha256_tx"],
+                  "%d MiB byte-exact although a middlebox corrupted a segment" % (nbytes // MB))
+        moved = delta(bed.counters(), before)
+        check.info("kernel counters moved: %s" % moved)
+        # Linux with several subflows (RFC 8684 §3.7): the subflow whose mapping failed its
+        # checksum is reset with MP_TCPRST (reason 0x04, middlebox interference) and MP_FAIL.
+        check(moved.get("DataCsumErr", 0) >= 1, "kernel: DataCsumErr", moved.get("DataCsumErr"))
+        check(moved.get("MPFailTx", 0) >= 1 and moved.get("MPRstTx", 0) >= 1,
+              "kernel: the subflow is reset with MP_FAIL and MP_TCPRST", moved)
+        ours = braid_counters(app)
+        keys = ("mp_fail_rx", "tcprst_rx", "reinjected_bytes", "subflows_closed", "infinite_map_tx")
+        check.info("Braid counters: %s" % {k: ours.get(k, 0) for k in keys})
+        check(ours.get("mp_fail_rx", 0) >= 1 and ours.get("tcprst_rx", 0) >= 1,
+              "Braid received the MP_FAIL and the MP_TCPRST", {k: ours.get(k, 0) for k in keys})
+        check(ours.get("infinite_map_tx", 0) == 0,
+              "Braid did not fall back: the other subflows carry on", ours.get("infinite_map_tx"))
 
 
 def scenario_fallback(check, fam):
@@ -704,7 +757,7 @@ def scenario_strip(check, fam):
 
 
 SCENARIOS = {"client": scenario_client, "server": scenario_server, "signal": scenario_signal,
-             "backup": scenario_backup, "checksum": scenario_checksum,
+             "backup": scenario_backup, "checksum": scenario_checksum, "fail": scenario_fail,
              "fallback": scenario_fallback, "cut": scenario_cut, "mixed": scenario_mixed,
              "signals": scenario_signals, "fastclose": scenario_fastclose,
              "recreate": scenario_recreate, "strip": scenario_strip}

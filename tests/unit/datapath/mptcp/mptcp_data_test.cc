@@ -357,6 +357,7 @@ TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
   EXPECT_EQ(CountB(Counter::kMpFailTx), 1u);
   EXPECT_EQ(CountB(Counter::kTcpRstTx), 1u);
   EXPECT_EQ(CountA(Counter::kTcpRstRx), 1u);
+  EXPECT_EQ(CountA(Counter::kMpFailRx), 1u);  // MP_FAIL rode on the RST (RFC 8684 §3.7)
   EXPECT_EQ(CountA(Counter::kDataCsumErr), 0u);
   EXPECT_GT(CountA(Counter::kReinjectedBytes), 0u);
   // The joined subflow is gone on both sides; the initial one carries on.
