@@ -134,6 +134,12 @@ absl::StatusOr<std::unique_ptr<Port>> Port::Open(const PortConfig& config,
     }
   }
   port->open_ = true;
+  if (config.spec.kind == PortKind::kAfPacket || config.spec.kind == PortKind::kAfXdp) {
+    // Link() asks the kernel about the netdev (every worker, every link poll): one socket for
+    // the port's life instead of one per query.
+    port->netdev_ = config.spec.Arg("iface");
+    port->netdev_query_fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  }
   rte_eth_dev_info info{};
   if (absl::Status st = ReturnStatus(rte_eth_dev_info_get(port->id_, &info),
                                      Cat("port ", name, ": rte_eth_dev_info_get"));
@@ -257,6 +263,8 @@ absl::Status Port::Configure(std::span<rte_mempool* const> rx_pools) {
 absl::Status Port::Close() {
   if (!open_) return absl::OkStatus();
   open_ = false;
+  if (netdev_query_fd_ >= 0) ::close(netdev_query_fd_);
+  netdev_query_fd_ = -1;
   absl::Status result;
   const std::string context = Cat("port ", config_.spec.name, " (", id_, "): ");
   if (started_) {
@@ -279,16 +287,13 @@ Port::~Port() { Close().IgnoreError(); }
 namespace {
 
 // The kernel's view of a netdev: administratively up and running (carrier, RFC 2863 oper
-// state). False when the netdev is gone or the query fails.
-bool KernelNetdevUp(const std::string& netdev) {
-  if (netdev.empty() || netdev.size() >= IFNAMSIZ) return false;
-  const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
+// state). False when the netdev is gone or the query fails. `fd` is any AF_INET socket.
+bool KernelNetdevUp(int fd, const std::string& netdev) {
+  if (fd < 0 || netdev.empty() || netdev.size() >= IFNAMSIZ) return false;
   ifreq ifr{};
   std::memcpy(ifr.ifr_name, netdev.data(), netdev.size());
-  const bool ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
-  close(fd);
-  return ok && (ifr.ifr_flags & IFF_UP) != 0 && (ifr.ifr_flags & IFF_RUNNING) != 0;
+  return ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP) != 0 &&
+         (ifr.ifr_flags & IFF_RUNNING) != 0;
 }
 
 }  // namespace
@@ -301,7 +306,7 @@ LinkState Port::Link() const {
   // The AF_PACKET and AF_XDP PMDs of DPDK 22.11 report their link up whatever the netdev's
   // carrier: the kernel knows.
   if (s.up && (kind() == PortKind::kAfPacket || kind() == PortKind::kAfXdp)) {
-    s.up = KernelNetdevUp(config_.spec.Arg("iface"));
+    s.up = KernelNetdevUp(netdev_query_fd_, netdev_);
   }
   s.speed_mbps = link.link_speed == RTE_ETH_SPEED_NUM_UNKNOWN ? 0 : link.link_speed;
   s.full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;

@@ -137,6 +137,9 @@ class Port {
   bool mtu_settable_ = true;
   int socket_ = -1;
   std::vector<std::string> notes_;
+  // AF_PACKET and AF_XDP ports: the netdev, and a socket to ask the kernel about it (Link).
+  std::string netdev_;
+  int netdev_query_fd_ = -1;
 };
 
 }  // namespace braid::io

@@ -485,7 +485,6 @@ def main():
     except (Fail, subprocess.TimeoutExpired, OSError, ValueError, KeyError) as e:
         ck(False, "image test", str(e))
     finally:
-        podman("ps", "-a", check=False)
         if not ck.failures:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
