@@ -395,16 +395,55 @@ def metric_sum(body, name):
                if line.startswith((name + "{", name + " ")))
 
 
+# The peer's server for scenario_carrier: it answers one GET with the file and keeps its end open
+# until the client closes. python's http.server closes as soon as the last bytes fit in its send
+# buffer, and the kernel then refuses joins (MPJoinRejected: its connection is no longer
+# established), which made a re-join a race against how much the node buffers.
+HOLD_SERVER = """
+import socket, sys
+data = open(sys.argv[2], "rb").read()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1])))
+s.listen(4)
+while True:
+    c, _ = s.accept()
+    c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: %d\\r\\n\\r\\n" % len(data) + data)
+    while c.recv(65536):
+        pass
+    c.close()
+"""
+HOLD_PORT = 8082
+
+
 def scenario_carrier(bed, ck):
     pod = bed.add_pod("pcar")
     conf = bed.netconf()
     code, _, err = bed.cni("ADD", pod, "ctr-car", conf)
     ck(code == 0, "ADD", err)
     out = os.path.join(bed.tmp, "carrier.blob")
+    server = subprocess.Popen(
+        ["ip", "netns", "exec", bed.peer, "mptcpize", "run", "python3", "-c", HOLD_SERVER,
+         str(HOLD_PORT), os.path.join(bed.www, "big")], stdout=subprocess.DEVNULL)
+    try:
+        scenario_carrier_transfer(bed, ck, pod, out)
+    finally:
+        server.kill()
+        server.wait()
+    code, _, err = bed.cni("DEL", pod, "ctr-car", conf)
+    ck(code == 0, "DEL", err)
+
+
+def scenario_carrier_transfer(bed, ck, pod, out):
+    deadline = time.time() + 5
+    while time.time() < deadline and sh(["ss", "-tlnH", "sport", "= :%d" % HOLD_PORT],
+                                        ns=bed.peer).stdout.strip() == "":
+        time.sleep(0.05)
     slow = subprocess.Popen(
         ["ip", "netns", "exec", pod, "env", "BRAID_FALLBACK=fail", "LD_PRELOAD=" + PRELOAD,
-         "curl", "-s", "--limit-rate", "4M", "--max-time", "60", "-o", out,
-         "http://%s.254:%d/big" % (PATHS[0][1], HTTP_PORT)])
+         "curl", "-s", "--limit-rate", "2M", "--max-time", "60", "-o", out,
+         "http://%s.254:%d/big" % (PATHS[0][1], HOLD_PORT)])
     time.sleep(1.0)
     _, body = bed.metrics("/metrics")
     before_down = metric_sum(body, "braid_mptcp_subflows_path_down_total")
@@ -427,7 +466,7 @@ def scenario_carrier(bed, ck):
     ck(closed >= 1, "the subflows on path1 closed as path-down (%d)" % closed,
        [line for line in body.splitlines() if "path_down" in line or "link_changes" in line])
     ck(slow.poll() is None, "the transfer goes on over path0")
-    on_path1 = "%s.254:%d" % (PATHS[1][1], HTTP_PORT)
+    on_path1 = "%s.254:%d" % (PATHS[1][1], HOLD_PORT)
 
     def path1_subflows():
         return [k for k in kernel_subflows(bed) if k[0] == on_path1]
@@ -441,9 +480,15 @@ def scenario_carrier(bed, ck):
             rejoined = time.time() - up_at
             break
         time.sleep(0.05)
-    ck(rejoined is not None, "a new subflow over path1 is created once it is back (%s)" %
-       ("after %.2f s" % rejoined if rejoined is not None else "none in 5 s"))
     _, body = bed.metrics("/metrics")
+    ck(rejoined is not None, "a new subflow over path1 is created once it is back (%s)" %
+       ("after %.2f s" % rejoined if rejoined is not None else
+        "none in 5 s" if slow.poll() is None else
+        "none before the transfer ended, %.2f s after" % (time.time() - up_at)),
+       "" if rejoined is not None else
+       [line for line in body.splitlines() if line.startswith("braid_") and
+        not line.endswith(" 0")] +
+       ["kernel %s %d" % kv for kv in sorted(bed.peer_counters().items()) if "Join" in kv[0]])
     ck(metric_value(body, 'braid_path_up{path="path1"}') == 1 and
        metric_sum(body, "braid_worker_link_changes_total") >= 2,
        "path1 is up again; the worker saw the link go down and come back",
@@ -457,8 +502,6 @@ def scenario_carrier(bed, ck):
         same = a.read() == b.read()
     ck(rc == 0 and same, "the %d MB transfer across the cut is byte-exact" % (BIG_BYTES // 10**6),
        "curl exit %s" % rc)
-    code, _, err = bed.cni("DEL", pod, "ctr-car", conf)
-    ck(code == 0, "DEL", err)
 
 
 def kernel_subflows(bed):
