@@ -538,14 +538,17 @@ def scenario_braidctl(bed, ck):
                ns=bed.node, check=False)
         ck(p.returncode == 0, "braidctl connections --subflows", p.stderr)
         conns = json.loads(p.stdout or "{}").get("connections", [])
-        ck(len(conns) == 1, "one connection, the pod's", len(conns))
+        ck(len(conns) == 1, "one connection, the pod's",
+           "%d; curl %s" % (len(conns), "running" if slow.poll() is None else
+                            "exited %s" % slow.returncode))
         if not conns:
             return
         c = conns[0]
         ck(c.get("pod", {}).get("name") == "web", "attributed to pod e2e/web", c.get("pod"))
         kernel = kernel_subflows(bed)
         tokens = {v["token"] for v in kernel.values()}
-        ck(tokens == {"%08x" % c["remoteToken"]},
+        # ss prints the token without leading zeros.
+        ck({int(t, 16) for t in tokens if t} == {c["remoteToken"]},
            "the kernel's token is braidctl's remote token", (tokens, c["remoteToken"]))
         ours = {}
         for sf in c.get("subflows", []):
