@@ -175,6 +175,14 @@ class MptcpConnection final : public PmConnection {
   wire::DataSeq data_una() const { return data_una_; }
   wire::DataSeq local_idsn() const { return local_idsn_; }
   wire::DataSeq remote_idsn() const { return remote_idsn_; }
+  // The DATA_ACK field: 32 bits until the peer maps its data with 64-bit DSNs, as Linux does
+  // (use_64bit_ack; RFC 8684 §3.3: the 64-bit form is for a peer whose sequence space could wrap
+  // within an RTT, and a receiver expands either form next to what it has sent).
+  wire::DssSequence DataAckField() const {
+    return peer_dsn64_ ? wire::DssSequence::Full(rcv_nxt_)
+                       : wire::DssSequence::Low32(static_cast<uint32_t>(rcv_nxt_.raw()));
+  }
+  void NotePeerDsn64() { peer_dsn64_ = true; }
   // A DATA_FIN to put on a segment without payload: its DSN.
   std::optional<wire::DataSeq> DataFinToSend() const;
   // The DATA_ACK value was written on a segment (for the delayed standalone DATA_ACK).
@@ -364,6 +372,7 @@ class MptcpConnection final : public PmConnection {
   bool data_fin_sent_ = false;
   bool peer_fastclose_ = false;
   bool multipath_used_ = false;
+  bool peer_dsn64_ = false;  // the peer sent a 64-bit DSN: our DATA_ACKs are 64-bit from then on
   bool peer_fell_back_ = false;  // in fallback: the peer's segments carry no DSS any more  // a
                                  // second subflow was established once: no infinite fallback
   // Where TCP's stream continued at data level when the connection fell back mid-stream.

@@ -37,6 +37,22 @@ size_t Subflow::DataOptionReserve() const {
          (conn_.checksum() ? wire::kDssChecksumLen : 0);
 }
 
+bool Subflow::RepeatsMpCapable() const {
+  return kind_ == Kind::kInitial && active_ && !conn_.fully_established();
+}
+
+size_t Subflow::DataOptionReserveAt(TcpSeq seq) const {
+  // In fallback, and while the client repeats MP_CAPABLE (WriteEstablishedOptions), the worst case.
+  if (conn_.fallback() || RepeatsMpCapable()) return DataOptionReserve();
+  // RFC 8684 §3.3.1: a mapping need not be on every segment, only on one that carries bytes of
+  // it; it rides on the segment that starts it (every send of that byte, retransmissions too), and
+  // the others carry the DATA_ACK alone: 16 bytes more payload per segment (20 with a 32-bit
+  // DATA_ACK), which is what a tbf-limited path's goodput is made of.
+  const TxMapping* m = TxMappingAt(seq);
+  if (m == nullptr || m->start == seq) return DataOptionReserve();
+  return wire::kDssBaseLen + conn_.DataAckField().Len();
+}
+
 uint32_t Subflow::MaxPayloadAt(TcpSeq seq) const {
   const TxMapping* m = TxMappingAt(seq);
   if (m == nullptr) return std::numeric_limits<uint32_t>::max();
@@ -79,7 +95,7 @@ size_t Subflow::WriteFallbackOptions(const tcp::SegmentInfo& segment, std::span<
     // kernel only falls back when our infinite mapping, or data without one, reaches it).
     if (!conn_.peer_fell_back()) {
       wire::Dss ack;
-      ack.data_ack = wire::DssSequence::Full(conn_.rcv_nxt());
+      ack.data_ack = conn_.DataAckField();
       Put(ack, space, used);
     }
     return used;
@@ -93,7 +109,7 @@ size_t Subflow::WriteFallbackOptions(const tcp::SegmentInfo& segment, std::span<
       .subflow_seq = static_cast<uint32_t>(segment.seq - iss),
       .data_level_length = 0,
       .checksum = infinite_map_checksum ? std::optional<uint16_t>(0) : std::nullopt};
-  dss.data_ack = wire::DssSequence::Full(conn_.rcv_nxt());
+  dss.data_ack = conn_.DataAckField();
   if (Put(dss, space, used)) {
     infinite_map_pending = false;
     conn_.counters().Add(MptcpCounter::kInfiniteMapTx);
@@ -137,7 +153,7 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
   // RFC 8684 §3.1: until the server proves it received our key (any DSS from it), the client
   // repeats MP_CAPABLE with both keys on its ACKs, and its first data carries them with the
   // data-level length (the DSN is implied: IDSN + 1, subflow sequence 1).
-  if (kind_ == Kind::kInitial && active_ && !conn_.fully_established()) {
+  if (RepeatsMpCapable()) {
     wire::MpCapable mpc;
     mpc.checksum_required = conn_.checksum();
     mpc.no_join_to_initial_address = !conn_.mptcp_config().allow_join_initial_addr_port;
@@ -173,11 +189,13 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
   }
   if (!conn_.remote_key_known()) return 0;
 
-  // DSS: always the DATA_ACK (64 bits, as the kernel sends once it saw 64-bit DSNs), the mapping
-  // of the payload, or a DATA_FIN on a segment without payload (RFC 8684 §3.3.3).
+  // DSS: always the DATA_ACK; the mapping on the segment that starts it (DataOptionReserveAt:
+  // the receiver takes a subflow's bytes in order, so it has the mapping before any later byte of
+  // it, and segments never cross a mapping's end, MaxPayloadAt); or a DATA_FIN on a segment
+  // without payload (RFC 8684 §3.3.3).
   wire::Dss dss;
   if (has_data) {
-    if (const TxMapping* m = TxMappingAt(segment.seq); m != nullptr) {
+    if (const TxMapping* m = TxMappingAt(segment.seq); m != nullptr && m->start == segment.seq) {
       dss.mapping = wire::DssMapping{
           .data_seq = wire::DssSequence::Full(m->dsn),
           .subflow_seq = static_cast<uint32_t>(m->start - iss),
@@ -190,7 +208,7 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
       dss.mapping->checksum = wire::DssChecksum(fin->raw(), 0, 1, {});
     }
   }
-  dss.data_ack = wire::DssSequence::Full(conn_.rcv_nxt());
+  dss.data_ack = conn_.DataAckField();
 
   if (!has_data) {
     // A pure ACK also carries what waits for one. An ADD_ADDR too large to share the segment
@@ -317,6 +335,7 @@ tcp::InputVerdict Subflow::OnInput(const tcp::SegmentInfo& segment,
           return tcp::InputVerdict::kReset;
         }
         const wire::DataSeq dsn = m.data_seq.Expand(conn_.rcv_nxt());
+        if (!m.data_seq.is_32bit) conn_.NotePeerDsn64();
         saw_mapping = true;
         if (dss->data_fin && m.subflow_seq == 0) {
           // RFC 8684 §3.3.3: a DATA_FIN on a segment without data (length 1, SSN 0).

@@ -69,6 +69,9 @@ class Subflow final : public tcp::TcpHooks {
 
   // tcp::TcpHooks.
   size_t DataOptionReserve() const override;
+  size_t DataOptionReserveAt(wire::TcpSeq seq) const override;
+  // The client's initial subflow until the server proved it has our key (RFC 8684 §3.1).
+  bool RepeatsMpCapable() const;
   uint32_t MaxPayloadAt(wire::TcpSeq seq) const override;
   size_t WriteOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space) override;
   tcp::InputVerdict OnInput(const tcp::SegmentInfo& segment,

@@ -18,7 +18,7 @@
 //         FIN, RST, retransmissions, probes), after TCP placed its own options, with the bytes
 //         left in the 40-byte option space. This is how MP_CAPABLE, MP_JOIN, DSS, ADD_ADDR,
 //         MP_TCPRST ... ride on subflow segments, including the SYN and SYN-ACK.
-//       - DataOptionReserve() and MaxPayloadAt() before the engine sizes a data segment, so that
+//       - DataOptionReserveAt() and MaxPayloadAt() before the engine sizes a data segment, so that
 //         payload plus the upper layer's options fit the MSS, and so that no segment mixes bytes of
 //         two upper-layer records (a DSS mapping describes one contiguous record).
 //       - OnInput() with the options of every arriving segment that matched the connection, BEFORE
@@ -99,8 +99,13 @@ class TcpHooks {
  public:
   virtual ~TcpHooks() = default;
   // Option bytes the upper layer will add to a data segment at most; the engine shrinks the
-  // payload by this much so the segment stays within the MSS.
+  // payload by this much so the segment stays within the MSS. It sizes the congestion window's
+  // segments (SMSS).
   virtual size_t DataOptionReserve() const { return 0; }
+  // Option bytes the upper layer will add to the data segment that starts at `seq`, at most
+  // DataOptionReserve(): a segment that needs fewer carries more payload. Asked right before the
+  // segment is built, so it may depend on the upper layer's state at that moment.
+  virtual size_t DataOptionReserveAt(wire::TcpSeq /*seq*/) const { return DataOptionReserve(); }
   // Largest payload a segment starting at `seq` may carry (bytes up to the end of the upper
   // layer's record that contains `seq`). Called on first transmission and on retransmission.
   virtual uint32_t MaxPayloadAt(wire::TcpSeq /*seq*/) const {

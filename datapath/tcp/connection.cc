@@ -521,6 +521,21 @@ class TcpConnection::Impl {
     return base > opts + kMinMss / 2 ? base - opts : kMinMss / 2;
   }
   void UpdateMss() { smss_ = PayloadMss(); }
+  // The payload of a data segment that starts at `seq`: the MSS less the options that segment
+  // carries (the upper layer's may be fewer than its worst case on some segments), and never past
+  // the end of the upper layer's record.
+  uint32_t PayloadMaxAt(TcpSeq seq) const {
+    return hooks_ != nullptr ? std::min(PayloadMssAt(seq), hooks_->MaxPayloadAt(seq))
+                             : PayloadMss();
+  }
+  // The MSS less the options of the data segment that starts at `seq`.
+  uint32_t PayloadMssAt(TcpSeq seq) const {
+    if (hooks_ == nullptr) return PayloadMss();
+    const uint32_t base = SendBaseMss();
+    const uint32_t opts =
+        TsLen() + RoundUp4(std::min(hooks_->DataOptionReserveAt(seq), hooks_->DataOptionReserve()));
+    return base > opts + kMinMss / 2 ? base - opts : kMinMss / 2;
+  }
   // The two announced MSS values: what the receive side sizes its window steps with.
   uint32_t BaseMss() const { return std::min<uint32_t>(our_mss_, peer_mss_); }
   // The largest payload plus options a segment we send may carry (RFC 9293 §3.7.1, and the path
@@ -765,8 +780,7 @@ class TcpConnection::Impl {
     if (fin_sent_) return 0;
     const uint32_t unsent = UnsentBytes();
     if (unsent == 0) return 0;
-    uint32_t seg_max = PayloadMss();
-    if (hooks_ != nullptr) seg_max = std::min(seg_max, hooks_->MaxPayloadAt(queue_.snd_nxt()));
+    const uint32_t seg_max = PayloadMaxAt(queue_.snd_nxt());
     if (seg_max == 0) return 0;
     const int32_t room = (queue_.snd_una() + snd_wnd_) - queue_.snd_nxt();
     if (room <= 0) return 0;
@@ -813,8 +827,9 @@ class TcpConnection::Impl {
     if (!DataStates()) return;
     uint64_t pipe = recovery_.Pipe(queue_);
     for (size_t n = 0; n < kMaxSegmentsPerCall; ++n) {
+      // The allowance already holds the next new segment to its size (PayloadMaxAt).
       const uint32_t allowance = NewDataAllowance();
-      NextSegment seg = recovery_.NextSeg(queue_, allowance);
+      NextSegment seg = recovery_.NextSeg(queue_, allowance, allowance);
       if (seg.rule == NextSegment::Rule::kNone) break;
       if (!sack_ok_ &&
           (seg.rule == NextSegment::Rule::kHole || seg.rule == NextSegment::Rule::kRescue)) {
@@ -854,9 +869,7 @@ class TcpConnection::Impl {
   }
 
   void ClampRetransmission(NextSegment& seg) const {
-    uint32_t cap = PayloadMss();
-    if (hooks_ != nullptr) cap = std::min(cap, hooks_->MaxPayloadAt(seg.start));
-    cap = std::max<uint32_t>(cap, 1);
+    const uint32_t cap = std::max<uint32_t>(PayloadMaxAt(seg.start), 1);
     if (seg.len() > cap) seg.end = seg.start + cap;
   }
 
@@ -872,9 +885,7 @@ class TcpConnection::Impl {
       (void)queue_.OnTransmit(seg.start, end + (fin ? 1 : 0), now, false, {.fin = fin});
       // Short for Nagle: below what this segment could have carried (a record boundary of the upper
       // layer is not a short segment).
-      uint32_t full = PayloadMss();
-      if (hooks_ != nullptr) full = std::min(full, hooks_->MaxPayloadAt(seg.start));
-      if (seg.len() < full) small_end_ = end;
+      if (seg.len() < PayloadMaxAt(seg.start)) small_end_ = end;
       if (fin) {
         fin_sent_ = true;
         fin_seq_ = end;
@@ -1034,9 +1045,7 @@ class TcpConnection::Impl {
     if (unsent == 0) return 0;
     const int32_t room = (queue_.snd_una() + snd_wnd_) - queue_.snd_nxt();
     if (room <= 0) return 0;
-    uint32_t seg_max = PayloadMss();
-    if (hooks_ != nullptr) seg_max = std::min(seg_max, hooks_->MaxPayloadAt(queue_.snd_nxt()));
-    return std::min({unsent, seg_max, static_cast<uint32_t>(room)});
+    return std::min({unsent, PayloadMaxAt(queue_.snd_nxt()), static_cast<uint32_t>(room)});
   }
 
   void OnReorderTimer(Instant now, SegmentSink& out) {
@@ -1076,14 +1085,13 @@ class TcpConnection::Impl {
   // must not start a fast recovery (SackRecovery::EnterLossRecovery). In recovery already, that
   // episode's rules resend them.
   void RetransmitTooLarge(Instant now, SegmentSink& out) {
-    const uint32_t mss = PayloadMss();
     bool marked = false;
     bool head_marked = false;
     for (size_t i = 0; i < queue_.size(); ++i) {
       const SegmentRecord& r = queue_[i];
       if (r.sacked) continue;
       const uint32_t payload = r.len() - (r.syn ? 1 : 0) - (r.fin ? 1 : 0);
-      if (payload <= mss || queue_.MarkLostAt(i) == 0) continue;
+      if (payload <= PayloadMssAt(r.start) || queue_.MarkLostAt(i) == 0) continue;
       marked = true;
       head_marked = head_marked || i == 0;
     }

@@ -116,8 +116,8 @@ NextSegment SackRecovery::LostSegment(const RetransmitQueue& queue) const {
   return {};
 }
 
-NextSegment SackRecovery::NextSegAnyRule(const RetransmitQueue& queue,
-                                         uint32_t sendable_new_bytes) const {
+NextSegment SackRecovery::NextSegAnyRule(const RetransmitQueue& queue, uint32_t sendable_new_bytes,
+                                         uint32_t new_segment_max) const {
   // Rule 1, only when something is marked lost or enough is SACKed for IsLost: in the common
   // case (neither) NextSeg is a few compares.
   if (queue.lost_records() > 0 || MayHaveLossBoundary(queue)) {
@@ -125,11 +125,11 @@ NextSegment SackRecovery::NextSegAnyRule(const RetransmitQueue& queue,
     if (seg.rule != NextSegment::Rule::kNone) return seg;
   }
 
-  // Rule 2: new data, as much as SMSS and the caller allow.
+  // Rule 2: new data, as much as the segment's size and the caller allow.
   if (sendable_new_bytes > 0) {
     const TcpSeq start = queue.snd_nxt();
     return {NextSegment::Rule::kNewData, start,
-            start + std::min(options_.smss, sendable_new_bytes)};
+            start + std::min(new_segment_max, sendable_new_bytes)};
   }
 
   if (state_ != RecoveryState::kFastRecovery) return {};

@@ -124,10 +124,14 @@ class SackRecovery {
   uint32_t Pipe(const RetransmitQueue& queue) const;
 
   // RFC 6675 §4 NextSeg: what to send next. `sendable_new_bytes` is how many unsent bytes exist
-  // and the peer's window allows (0 when none); rule 2 never returns more than that. Rules 3 and
-  // 4 apply in fast recovery only. Nothing SACKed or lost: O(1); otherwise the rules start from
-  // the queue's lowest lost record and from HighRxt, not from SND.UNA.
-  NextSegment NextSeg(const RetransmitQueue& queue, uint32_t sendable_new_bytes) const {
+  // and the peer's window allows (0 when none); rule 2 never returns more than that, nor more than
+  // `new_segment_max` (0: SMSS; a segment whose options leave more room than SMSS assumes may
+  // carry more). Rules 3 and 4 apply in fast recovery only. Nothing SACKed or lost: O(1);
+  // otherwise the rules start from the queue's lowest lost record and from HighRxt, not from
+  // SND.UNA.
+  NextSegment NextSeg(const RetransmitQueue& queue, uint32_t sendable_new_bytes,
+                      uint32_t new_segment_max = 0) const {
+    const uint32_t seg_max = new_segment_max != 0 ? new_segment_max : options_.smss;
     // The common case, once per segment sent, inline (the caller gets the segment in registers):
     // nothing lost and too little SACKed for IsLost, so rule 1 finds nothing; rule 2 applies, and
     // rules 3 and 4 only in fast recovery.
@@ -135,11 +139,11 @@ class SackRecovery {
       if (sendable_new_bytes > 0) {
         const wire::TcpSeq start = queue.snd_nxt();
         return {NextSegment::Rule::kNewData, start,
-                start + (sendable_new_bytes < options_.smss ? sendable_new_bytes : options_.smss)};
+                start + (sendable_new_bytes < seg_max ? sendable_new_bytes : seg_max)};
       }
       if (state_ != RecoveryState::kFastRecovery) return {};
     }
-    return NextSegAnyRule(queue, sendable_new_bytes);
+    return NextSegAnyRule(queue, sendable_new_bytes, seg_max);
   }
 
   RecoveryState state() const { return state_; }
@@ -177,7 +181,8 @@ class SackRecovery {
            ExceedsDupThresh(queue.sacked_segments(), queue.sacked_bytes());
   }
   // NextSeg with every rule, in order.
-  NextSegment NextSegAnyRule(const RetransmitQueue& queue, uint32_t sendable_new_bytes) const;
+  NextSegment NextSegAnyRule(const RetransmitQueue& queue, uint32_t sendable_new_bytes,
+                             uint32_t new_segment_max) const;
   // NextSeg rule 1 (kNone when it finds nothing).
   NextSegment LostSegment(const RetransmitQueue& queue) const;
   // HighRxt + 1 as rule 1 and 3 use it: never below SND.UNA.

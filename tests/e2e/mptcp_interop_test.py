@@ -364,9 +364,9 @@ def scenario_checksum(check, fam):
 
 def corrupt_mapping(tb, path, rule):
     """A faulty middlebox on path's router: of the segments `rule` matches that carry a DSS
-    mapping, 20 in a row from the 280th (well after the checksums were seen valid) get a wrong
-    DSS checksum. A run, because Braid repeats a mapping on each of its segments and the kernel
-    checks the checksum the first of them carried. nft rewrites the option's last two bytes and
+    mapping, 10 in a row from the 50th (well after the checksums were seen valid) get a wrong
+    DSS checksum. Braid puts a mapping on the segment that starts it only, and a mapping is many
+    segments long, so the 50th is some 400 segments in. nft rewrites the option's last two bytes and
     fixes the TCP checksum, so the TCP layer takes the segment and only MPTCP's checksum tells
     (RFC 8684 §3.3). A mapping with a checksum is 16, 20,
     24 or 28 bytes long (4- or 8-byte DATA_ACK and DSN, or none of the former)."""
@@ -375,7 +375,7 @@ def corrupt_mapping(tb, path, rule):
              "  type filter hook forward priority 0; policy accept;"]
     for length in (16, 20, 24, 28):
         lines.append("  %s tcp option mptcp subtype 2 tcp option mptcp length %d"
-                     " numgen inc mod 300 >= 280 limit rate 1/hour burst 20 packets"
+                     " numgen inc mod 60 >= 50 limit rate 1/hour burst 10 packets"
                      " tcp option @30,%d,16 set 0xbeef counter" % (rule, length, (length - 2) * 8))
     r.run(["nft", "-f", "-"], input="\n".join(lines + [" }", "}"]) + "\n")
 

@@ -45,8 +45,56 @@ void ExpectGone(MptcpSockets& a, MptcpSockets& b, Recorder& client, Recorder& se
   EXPECT_TRUE(b.Connections().empty());
 }
 
+struct DssOnData {
+  size_t with_mapping = 0, without_mapping = 0, misplaced = 0, neither = 0;
+  size_t largest_without = 0, largest_with = 0;
+  std::string ack_widths;  // a's DATA_ACKs on data segments, in order: '4' or '8' each change
+};
+
 class DataTest : public MptcpStacksTest {
  protected:
+  // Sends `up` bytes from a and `down` from b, and looks at the DSS of a's data segments.
+  DssOnData RunDssOnData(size_t up, size_t down) {
+    DssOnData r;
+    Start(Config(), Config());
+    std::map<uint16_t, int64_t> iss_of;  // a's source port -> seq - relative SSN of its mappings
+    stacks().filter = [&](Bytes& frame, bool from_a) {
+      const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+      if (!f || !from_a || f->payload_len == 0 || f->flags.syn()) return true;
+      const wire::Dss* d = f->Get<wire::Dss>();
+      if (d == nullptr) {
+        // Only the MP_CAPABLE third ACK with the first data has no DSS.
+        if (f->Get<wire::MpCapable>() == nullptr) ++r.neither;
+        return true;
+      }
+      if (d->data_ack) {
+        const char w = d->data_ack->is_32bit ? '4' : '8';
+        if (r.ack_widths.empty() || r.ack_widths.back() != w) r.ack_widths += w;
+      }
+      if (!d->mapping) {
+        ++r.without_mapping;
+        r.largest_without = std::max(r.largest_without, f->payload_len);
+        return true;
+      }
+      ++r.with_mapping;
+      r.largest_with = std::max(r.largest_with, f->payload_len);
+      const int64_t offset = static_cast<int64_t>(f->seq.raw()) - d->mapping->subflow_seq;
+      auto [it, fresh] = iss_of.emplace(f->src_port, offset);
+      if (!fresh && it->second != offset) ++r.misplaced;
+      return true;
+    };
+    auto [c, s] = Establish();
+    EXPECT_TRUE(s.valid());
+    if (s.valid()) {
+      // Without closing: b's DATA_FIN has a 64-bit DSN too.
+      EXPECT_TRUE(Exchange(c, s, Pattern(43, up), Pattern(44, down), /*close=*/false))
+          << Describe(c, s);
+      ExpectDelivered(c, s);
+    }
+    stacks().filter = nullptr;  // it refers to this frame's locals
+    return r;
+  }
+
   // A round-robin client with DSS checksums and a second (ndiffports) subflow, established both
   // ways; the joined subflow's id is 1.
   void EstablishTwoChecksummedSubflows(SocketId& c, SocketId& s) {
@@ -375,7 +423,8 @@ TEST_F(DataTest, ChangedPayloadIsCaughtAndTheOtherSubflowCarriesTheData) {
 }
 
 // Bulk data goes in long mappings, not one per ACK-opened room (MptcpConnection::ExtendedChunk):
-// every segment of a mapping carries the same DSS, which a Linux receiver's GRO can merge.
+// the segments after a mapping's first carry the same DSS (the DATA_ACK), which a Linux
+// receiver's GRO can merge.
 TEST_F(DataTest, BulkDataGoesInLongMappings) {
   Start(Config(), Config());
   std::map<uint64_t, uint32_t> mappings;  // DSN -> data-level length
@@ -498,6 +547,31 @@ TEST_F(DataTest, NoInfiniteFallbackOnceASecondSubflowWasUsed) {
   EXPECT_FALSE(B().ConnectionInfo(s) && B().ConnectionInfo(s)->fallback);
   // Whatever b read is a prefix of what a sent: nothing changed reached the app.
   EXPECT_LT(server().stream(s).bytes, 1'000'000u);
+}
+
+// RFC 8684 §3.3.1: a mapping rides on the segment that starts it; the others of it carry only the
+// DATA_ACK, 32 bits until the peer's data came with 64-bit DSNs (as Linux does), and as much more
+// payload as the mapping left room for.
+TEST_F(DataTest, AMappingRidesOnTheSegmentThatStartsIt) {
+  const DssOnData r = RunDssOnData(4'000'000, 0);
+  EXPECT_EQ(r.neither, 0u);
+  EXPECT_EQ(r.misplaced, 0u);
+  EXPECT_GT(r.with_mapping, 0u);
+  EXPECT_GT(r.without_mapping, r.with_mapping * 4);
+  // The 1460-byte MSS less timestamps (12) and the DSS: 8 bytes with a 32-bit DATA_ACK alone,
+  // 24 with a 64-bit mapping too (4 + 4 + 8 + 4 + 2, rounded up).
+  EXPECT_EQ(r.largest_without, 1460u - 12u - 8u);
+  EXPECT_LE(r.largest_with, 1460u - 12u - 24u);
+  // b sent no data (nor a DATA_FIN): no 64-bit DSN ever asked for 64-bit DATA_ACKs.
+  EXPECT_EQ(r.ack_widths, "4");
+}
+
+TEST_F(DataTest, DataAcksGrowTo64BitsOnceThePeerSends64BitDsns) {
+  const DssOnData r = RunDssOnData(2'000'000, 200'000);
+  EXPECT_EQ(r.misplaced, 0u);
+  // b's data came with 64-bit DSNs: from then on a's DATA_ACKs are 64-bit, and never shrink back.
+  EXPECT_TRUE(r.ack_widths == "8" || r.ack_widths == "48") << r.ack_widths;
+  EXPECT_EQ(r.largest_without, 1460u - 12u - 12u);
 }
 
 }  // namespace

@@ -339,6 +339,30 @@ TEST_F(Hooks, DataOptionReserveShrinksThePayload) {
   ExpectSegments({O(kAck, D(0), P(0)).Len(1428), O(kPshAck, D(1428), P(0)).Len(572)});
 }
 
+TEST_F(Hooks, DataOptionReserveAtSizesEachSegment) {
+  // Records of 3000 bytes: the segment that starts one carries 28 option bytes, the others 8.
+  hooks.reserve = 28;
+  hooks.reserve_at = [](TcpSeq seq) -> size_t { return (seq - TcpSeq(D(0))) % 3000 == 0 ? 28 : 8; };
+  hooks.max_payload = [](TcpSeq seq) {
+    return 3000 - static_cast<uint32_t>(seq - TcpSeq(D(0))) % 3000;
+  };
+  Establish();
+  // SMSS, for the congestion window, stays the worst case.
+  EXPECT_EQ(conn_->Info().snd_mss, 1460u - 12u - 28u);
+  AppSend(6000);
+  ExpectSegments({O(kAck, D(0), P(0)).Len(1420), O(kAck, D(1420), P(0)).Len(1440),
+                  O(kAck, D(2860), P(0)).Len(140), O(kAck, D(3000), P(0)).Len(1420),
+                  O(kAck, D(4420), P(0)).Len(1440), O(kPshAck, D(5860), P(0)).Len(140)});
+}
+
+TEST_F(Hooks, DataOptionReserveAtIsCappedByTheWorstCase) {
+  hooks.reserve = 20;
+  hooks.reserve_at = [](TcpSeq) -> size_t { return 36; };  // more than it promised
+  Establish();
+  AppSend(2000);
+  ExpectSegments({O(kAck, D(0), P(0)).Len(1428), O(kPshAck, D(1428), P(0)).Len(572)});
+}
+
 TEST_F(Hooks, MaxPayloadAtCutsSegmentsAtRecordBoundaries) {
   // Records of 1000 bytes from the first data byte.
   hooks.max_payload = [](TcpSeq seq) {

@@ -208,6 +208,9 @@ inline std::string Describe(const wire::TcpRepr& h) {
 class RecordingHooks : public TcpHooks {
  public:
   size_t DataOptionReserve() const override { return reserve; }
+  size_t DataOptionReserveAt(TcpSeq seq) const override {
+    return reserve_at ? reserve_at(seq) : reserve;
+  }
   uint32_t MaxPayloadAt(TcpSeq seq) const override {
     return max_payload ? max_payload(seq) : std::numeric_limits<uint32_t>::max();
   }
@@ -225,6 +228,7 @@ class RecordingHooks : public TcpHooks {
   }
 
   size_t reserve = 0;
+  std::function<size_t(TcpSeq)> reserve_at;  // DataOptionReserveAt; `reserve` when unset
   std::function<uint32_t(TcpSeq)> max_payload;
   std::vector<uint8_t> option;  // added to every segment when it fits
   InputVerdict verdict = InputVerdict::kAccept;
