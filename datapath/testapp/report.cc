@@ -133,6 +133,7 @@ std::string ConnectionJson(const ConnectionReport& r) {
   o.Add("sha256_rx", r.sha256_rx);
   o.Add("sha256_tx", r.sha256_tx);
   o.Add("rx_mbit_s", r.rx_mbit_s);
+  o.Add("rx_steady_mbit_s", r.rx_steady_mbit_s);
   o.Add("tx_mbit_s", r.tx_mbit_s);
   if (r.error.empty()) {
     o.AddNull("error");

@@ -279,6 +279,10 @@ void TestApp::Drain(Conn& c) {
     if (r.bytes > 0) {
       const std::span<const uint8_t> got(buffer_.data(), r.bytes);
       if (!c.first_rx) c.first_rx = now();
+      if (!c.steady_at && now() - *c.first_rx >= kSteadyAfter) {
+        c.steady_at = now();
+        c.rx_before_steady = c.rx + r.bytes;  // what this read returned arrived before
+      }
       c.rx_hash.Update(got);
       c.rx += r.bytes;
       if (c.server && c.mode == Mode::kEcho) {
@@ -426,6 +430,8 @@ void TestApp::OnClosed(runtime::SocketId socket) {
   r.sha256_rx = util::ToHex(c->rx_hash.Digest());
   r.sha256_tx = util::ToHex(c->tx_hash.Digest());
   r.rx_mbit_s = Mbits(c->rx, c->first_rx, c->eof_at);
+  if (c->steady_at)
+    r.rx_steady_mbit_s = Mbits(c->rx - c->rx_before_steady, c->steady_at, c->eof_at);
   r.tx_mbit_s = Mbits(c->tx, c->first_tx, c->all_acked_at);
   if (c->error.empty() && !c->close_called) c->error = "closed early";
   if (c->error.empty() && c->mode != Mode::kSink && c->mode != Mode::kRecv &&

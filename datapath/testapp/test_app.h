@@ -74,6 +74,9 @@ struct AppConfig {
 };
 
 // What one connection did, as braid-testapp prints it.
+// Where a receiver's steady rate starts: 1 s after its first byte (ConnectionReport).
+inline constexpr tcp::Duration kSteadyAfter = std::chrono::seconds(1);
+
 struct ConnectionReport {
   std::string role;  // "server" | "client"
   std::string mode;
@@ -84,6 +87,9 @@ struct ConnectionReport {
   std::string sha256_rx;
   std::string sha256_tx;
   double rx_mbit_s = 0;  // first byte received to EOF
+  // After the first read at least kSteadyAfter past the first byte, to EOF: slow start and the
+  // joins left out, as the kernel figures' window does (0: the transfer ended sooner).
+  double rx_steady_mbit_s = 0;
   double tx_mbit_s = 0;  // first byte sent to the last acknowledged
   std::string error;     // empty: none
   std::optional<tcp::TcpInfo> tcp;
@@ -159,6 +165,8 @@ class TestApp final : public runtime::WorkerApp, public runtime::SocketHandler {
     std::vector<uint8_t> echo;  // server echo: read, not yet sent back
     size_t echo_off = 0;
     std::optional<tcp::Instant> first_rx, eof_at, first_tx, all_acked_at;
+    std::optional<tcp::Instant> steady_at;  // the first read kSteadyAfter past first_rx
+    uint64_t rx_before_steady = 0;          // bytes received up to and with that read
     bool established = false;
     bool eof = false;
     bool shut_down = false;

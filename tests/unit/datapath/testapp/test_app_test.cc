@@ -336,13 +336,14 @@ TEST(ReportJsonTest, Connection) {
   r.sha256_rx = "ab";
   r.sha256_tx = "cd";
   r.rx_mbit_s = 2.5;
+  r.rx_steady_mbit_s = 3.5;
   std::string json = ConnectionJson(r);
   EXPECT_TRUE(json.starts_with("{\"event\": \"connection\", \"role\": \"server\"")) << json;
   EXPECT_TRUE(Contains(json, "\"local\": \"192.0.2.2:5000\"")) << json;
   EXPECT_TRUE(Contains(json, "\"remote\": \"[2001:db8:1::1]:50000\"")) << json;
   EXPECT_TRUE(Contains(json, "\"bytes_rx\": 1234, \"bytes_tx\": 0")) << json;
   EXPECT_TRUE(Contains(json, "\"sha256_rx\": \"ab\", \"sha256_tx\": \"cd\"")) << json;
-  EXPECT_TRUE(Contains(json, "\"rx_mbit_s\": 2.5")) << json;
+  EXPECT_TRUE(Contains(json, "\"rx_mbit_s\": 2.5, \"rx_steady_mbit_s\": 3.5")) << json;
   EXPECT_TRUE(Contains(json, "\"error\": null")) << json;
   EXPECT_TRUE(json.ends_with("\"tcp\": null}")) << json;
 
