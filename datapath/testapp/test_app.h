@@ -73,10 +73,10 @@ struct AppConfig {
   std::vector<ConnectionAction> actions;
 };
 
-// What one connection did, as braid-testapp prints it.
 // Where a receiver's steady rate starts: 1 s after its first byte (ConnectionReport).
 inline constexpr tcp::Duration kSteadyAfter = std::chrono::seconds(1);
 
+// What one connection did, as braid-testapp prints it.
 struct ConnectionReport {
   std::string role;  // "server" | "client"
   std::string mode;
