@@ -41,22 +41,47 @@ bool Subflow::RepeatsMpCapable() const {
   return kind_ == Kind::kInitial && active_ && !conn_.fully_established();
 }
 
-size_t Subflow::DataOptionReserveAt(TcpSeq seq) const {
+tcp::DataSegmentPlan Subflow::PlanDataSegment(TcpSeq seq, uint32_t window) const {
+  const TxMapping* m = TxMappingAt(seq);
+  tcp::DataSegmentPlan plan;
+  // No segment crosses a mapping's end.
+  if (m != nullptr) plan.max_payload = static_cast<uint32_t>(m->end() - seq);
   // In fallback, and while the client repeats MP_CAPABLE (WriteEstablishedOptions), the worst case.
-  if (conn_.fallback() || RepeatsMpCapable()) return DataOptionReserve();
   // RFC 8684 §3.3.1: a mapping need not be on every segment, only on one that carries bytes of
   // it; it rides on the segment that starts it (every send of that byte, retransmissions too), and
-  // the others carry the DATA_ACK alone: 16 bytes more payload per segment (20 with a 32-bit
-  // DATA_ACK), which is what a tbf-limited path's goodput is made of.
-  const TxMapping* m = TxMappingAt(seq);
-  if (m == nullptr || m->start == seq) return DataOptionReserve();
-  return wire::kDssBaseLen + conn_.DataAckField().Len();
+  // the others carry the DATA_ACK alone, or no DSS at all: up to 28 bytes more payload per segment,
+  // which is what a tbf-limited path's goodput is made of.
+  plan.option_bytes = conn_.fallback() || RepeatsMpCapable() || m == nullptr || m->start == seq
+                          ? DataOptionReserve()
+                          : DataAckOnlyLen(window);
+  return plan;
 }
 
-uint32_t Subflow::MaxPayloadAt(TcpSeq seq) const {
-  const TxMapping* m = TxMappingAt(seq);
-  if (m == nullptr) return std::numeric_limits<uint32_t>::max();
-  return static_cast<uint32_t>(m->end() - seq);
+bool Subflow::DssAckRedundant(uint32_t window) const {
+  // RFC 8684 §3.3.2 asks for no DATA_ACK on every segment: this subflow's last DSS already told the
+  // peer this DATA_ACK, and the window edge the peer computes from it (§3.3.4: relative to the
+  // DATA_ACK) is unchanged too, so a DSS would repeat it. Linux takes a segment without any DSS
+  // while its current mapping covers it (get_mapping_status), as it takes one with the DATA_ACK
+  // alone. Not with checksums: a peer that detected a checksum failure (RFC 8684 §3.7) tells a
+  // peer that fell back by its segments without DSS (NoteFallbackInput), so a peer still speaking
+  // MPTCP with checksums puts a DSS on every segment, as Linux does.
+  return !conn_.checksum() && dss_ack_sent_ && *dss_ack_sent_ == conn_.rcv_nxt() &&
+         dss_window_sent_ == window;
+}
+
+size_t Subflow::DataAckOnlyLen(uint32_t window) const {
+  return DssAckRedundant(window) ? 0 : wire::kDssBaseLen + conn_.DataAckField().Len();
+}
+
+bool Subflow::PutDss(const wire::Dss& dss, uint32_t window, std::span<uint8_t> space,
+                     size_t& used) {
+  if (!Put(dss, space, used)) return false;
+  if (dss.data_ack) {
+    conn_.NoteDataAckSent(conn_.rcv_nxt());
+    dss_ack_sent_ = conn_.rcv_nxt();
+    dss_window_sent_ = window;
+  }
+  return true;
 }
 
 size_t Subflow::WriteOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space) {
@@ -189,10 +214,10 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
   }
   if (!conn_.remote_key_known()) return 0;
 
-  // DSS: always the DATA_ACK; the mapping on the segment that starts it (DataOptionReserveAt:
-  // the receiver takes a subflow's bytes in order, so it has the mapping before any later byte of
-  // it, and segments never cross a mapping's end, MaxPayloadAt); or a DATA_FIN on a segment
-  // without payload (RFC 8684 §3.3.3).
+  // DSS: the DATA_ACK unless redundant on a data segment; the mapping on the segment that starts
+  // it (PlanDataSegment: the receiver takes a subflow's bytes in order, so it has the mapping
+  // before any later byte of it, and segments never cross a mapping's end); or a DATA_FIN on a
+  // segment without payload (RFC 8684 §3.3.3).
   wire::Dss dss;
   if (has_data) {
     if (const TxMapping* m = TxMappingAt(segment.seq); m != nullptr && m->start == segment.seq) {
@@ -201,6 +226,9 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
           .subflow_seq = static_cast<uint32_t>(m->start - iss),
           .data_level_length = static_cast<uint16_t>(m->len),
           .checksum = conn_.checksum() ? std::optional<uint16_t>(m->checksum) : std::nullopt};
+    } else if (!RepeatsMpCapable() && DssAckRedundant(segment.window)) {
+      // PlanDataSegment sized this segment without a DSS, in the same state.
+      return used;
     }
   } else if (std::optional<wire::DataSeq> fin = conn_.DataFinToSend(); fin) {
     dss = wire::Dss::DataFinWithoutPayload(*fin);
@@ -218,7 +246,7 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
       Put(*add, space, used);
       return used;
     }
-    if (Put(dss, space, used)) conn_.NoteDataAckSent(conn_.rcv_nxt());
+    PutDss(dss, segment.window, space, used);
     if (add) Put(*add, space, used);
     if (prio_pending && Put(wire::MpPrio{local_backup}, space, used)) {
       prio_pending = false;
@@ -229,16 +257,15 @@ size_t Subflow::WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::sp
     }
     return used;
   }
-  if (Put(dss, space, used)) conn_.NoteDataAckSent(conn_.rcv_nxt());
+  PutDss(dss, segment.window, space, used);
   return used;
 }
 
 void Subflow::NoteFallbackInput(const tcp::SegmentInfo& segment,
                                 std::span<const wire::MptcpOption> opts) {
   // RFC 8684 §3.7: the peer answers our MP_FAIL with its own, then an infinite mapping; data
-  // without any mapping means it already speaks plain TCP. Either way our MP_FAIL arrived.
+  // without any DSS means it already speaks plain TCP. Either way our MP_FAIL arrived.
   bool answered = false;
-  bool mapped = false;
   bool any_dss = false;
   for (const wire::MptcpOption& o : opts) {
     if (std::holds_alternative<wire::MpFail>(o)) {
@@ -247,7 +274,6 @@ void Subflow::NoteFallbackInput(const tcp::SegmentInfo& segment,
     } else if (const auto* dss = std::get_if<wire::Dss>(&o); dss != nullptr) {
       any_dss = true;
       if (!dss->mapping) continue;
-      mapped = true;
       if (dss->mapping->data_level_length == 0) {
         conn_.counters().Add(MptcpCounter::kInfiniteMapRx);
         conn_.NotePeerFellBack();
@@ -255,9 +281,12 @@ void Subflow::NoteFallbackInput(const tcp::SegmentInfo& segment,
       }
     }
   }
-  // A peer still speaking MPTCP puts a DSS (its DATA_ACK at least) on every segment.
+  // We can be in fallback while the peer still speaks MPTCP only after a checksum failure, so with
+  // checksums, and then the peer puts a DSS (its DATA_ACK at least) on every segment
+  // (DssAckRedundant). Its data need not carry a mapping (RFC 8684 §3.3.1): data without any DSS
+  // is what tells that it fell back.
   if (!any_dss) conn_.NotePeerFellBack();
-  if (segment.payload_len > 0 && !mapped) answered = true;
+  if (segment.payload_len > 0 && !any_dss) answered = true;
   if (answered && mp_fail_until_answer) {
     mp_fail_until_answer = false;
     mp_fail_on_ack = false;

@@ -9,7 +9,7 @@
 // records where it landed (TxMapping: DSN, subflow sequence, length, checksum); the subflow keeps
 // it until TCP's SND.UNA passes its end, so that every first transmission and retransmission of
 // those bytes carries the same mapping (RFC 8684 §3.3.1), and TCP never puts two mappings in one
-// segment (MaxPayloadAt). Receiving, every mapping the peer sends is kept (RxMapping, sorted by
+// segment (PlanDataSegment). Receiving, every mapping the peer sends is kept (RxMapping, sorted by
 // subflow sequence) until the connection has pulled the bytes it covers.
 //
 // What a hook learns that needs the connection to act (a DATA_ACK, a DATA_FIN, an address) is
@@ -69,10 +69,9 @@ class Subflow final : public tcp::TcpHooks {
 
   // tcp::TcpHooks.
   size_t DataOptionReserve() const override;
-  size_t DataOptionReserveAt(wire::TcpSeq seq) const override;
+  tcp::DataSegmentPlan PlanDataSegment(wire::TcpSeq seq, uint32_t window) const override;
   // The client's initial subflow until the server proved it has our key (RFC 8684 §3.1).
   bool RepeatsMpCapable() const;
-  uint32_t MaxPayloadAt(wire::TcpSeq seq) const override;
   size_t WriteOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space) override;
   tcp::InputVerdict OnInput(const tcp::SegmentInfo& segment,
                             const wire::TcpOptionsRepr& options) override;
@@ -166,6 +165,12 @@ class Subflow final : public tcp::TcpHooks {
   // In fallback: the MPTCP options a peer still sends (answers to MP_FAIL, infinite mappings).
   void NoteFallbackInput(const tcp::SegmentInfo& segment, std::span<const wire::MptcpOption> opts);
   size_t WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space);
+  // The DSS of a data segment that starts at `seq` and does not start a mapping: the DATA_ACK
+  // alone, or nothing when it would tell the peer nothing new (DssAckRedundant).
+  size_t DataAckOnlyLen(uint32_t window) const;
+  bool DssAckRedundant(uint32_t window) const;
+  // Writes `dss` and records the DATA_ACK and window it told the peer.
+  bool PutDss(const wire::Dss& dss, uint32_t window, std::span<uint8_t> space, size_t& used);
   tcp::InputVerdict OnHandshakeInput(const tcp::SegmentInfo& segment,
                                      std::span<const wire::MptcpOption> options);
   void OnFastcloseOption(const wire::MpFastclose& option);
@@ -179,6 +184,9 @@ class Subflow final : public tcp::TcpHooks {
   size_t tx_head_ = 0;
   std::vector<RxMapping> rx_;
   size_t rx_head_ = 0;
+  // The DATA_ACK and window of the last DSS this subflow sent (DssAckRedundant).
+  std::optional<wire::DataSeq> dss_ack_sent_;
+  uint32_t dss_window_sent_ = 0;
 };
 
 }  // namespace braid::mptcp

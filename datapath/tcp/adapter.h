@@ -18,9 +18,9 @@
 //         FIN, RST, retransmissions, probes), after TCP placed its own options, with the bytes
 //         left in the 40-byte option space. This is how MP_CAPABLE, MP_JOIN, DSS, ADD_ADDR,
 //         MP_TCPRST ... ride on subflow segments, including the SYN and SYN-ACK.
-//       - DataOptionReserveAt() and MaxPayloadAt() before the engine sizes a data segment, so that
-//         payload plus the upper layer's options fit the MSS, and so that no segment mixes bytes of
-//         two upper-layer records (a DSS mapping describes one contiguous record).
+//       - PlanDataSegment() before the engine sizes a data segment, so that payload plus the
+//         upper layer's options fit the MSS, and so that no segment mixes bytes of two upper-layer
+//         records (a DSS mapping describes one contiguous record).
 //       - OnInput() with the options of every arriving segment that matched the connection, BEFORE
 //         the engine processes the segment (RFC 9293 "SEGMENT ARRIVES"); the verdict can drop the
 //         segment (counted) or reset the connection (e.g. a failed MP_JOIN HMAC, RFC 8684 §3.2).
@@ -84,9 +84,18 @@ struct SegmentInfo {
   // numbers. irs is meaningful once the peer's SYN was seen.
   wire::TcpSeq iss;
   wire::TcpSeq irs;
-  // Incoming only: the advertised window, scaled (RFC 7323 §2.3; a SYN's is never scaled). MPTCP
-  // reads it relative to the DATA_ACK the segment carries (RFC 8684 §3.3.4).
+  // The advertised window in bytes, scaled (RFC 7323 §2.3; a SYN's is never scaled): the peer's
+  // on incoming segments, ours on outgoing ones. MPTCP reads it relative to the DATA_ACK the
+  // segment carries (RFC 8684 §3.3.4).
   uint32_t window = 0;
+};
+
+// How the upper layer wants one data segment sized (TcpHooks::PlanDataSegment).
+struct DataSegmentPlan {
+  // Option bytes it will add to this segment, at most TcpHooks::DataOptionReserve().
+  size_t option_bytes = 0;
+  // Largest payload the segment may carry: up to the end of the upper layer's record.
+  uint32_t max_payload = std::numeric_limits<uint32_t>::max();
 };
 
 enum class InputVerdict : uint8_t {
@@ -102,14 +111,13 @@ class TcpHooks {
   // payload by this much so the segment stays within the MSS. It sizes the congestion window's
   // segments (SMSS).
   virtual size_t DataOptionReserve() const { return 0; }
-  // Option bytes the upper layer will add to the data segment that starts at `seq`, at most
-  // DataOptionReserve(): a segment that needs fewer carries more payload. Asked right before the
-  // segment is built, so it may depend on the upper layer's state at that moment.
-  virtual size_t DataOptionReserveAt(wire::TcpSeq /*seq*/) const { return DataOptionReserve(); }
-  // Largest payload a segment starting at `seq` may carry (bytes up to the end of the upper
-  // layer's record that contains `seq`). Called on first transmission and on retransmission.
-  virtual uint32_t MaxPayloadAt(wire::TcpSeq /*seq*/) const {
-    return std::numeric_limits<uint32_t>::max();
+  // The data segment that starts at `seq` and advertises `window` (bytes, scaled, as
+  // SegmentInfo::window): the option bytes the upper layer will add to it (a segment that needs
+  // fewer than DataOptionReserve() carries more payload) and the largest payload it may carry.
+  // Asked right before the segment is built, on first transmission and on retransmission, so it
+  // may depend on the upper layer's state at that moment: WriteOptions then sees the same state.
+  virtual DataSegmentPlan PlanDataSegment(wire::TcpSeq /*seq*/, uint32_t /*window*/) const {
+    return {.option_bytes = DataOptionReserve()};
   }
   // Writes option bytes for an outgoing segment into `space` (what TCP's own options left; the
   // engine pads with NOPs). Returns the bytes used, at most space.size().
@@ -196,6 +204,11 @@ struct SendState {
   Duration srtt{}, rttvar{}, min_rtt{}, rto{};
   uint32_t backoff = 0;  // consecutive RTOs without progress
   uint64_t delivery_rate_bps = 0;
+  // When the peer was last heard from: any segment that passed the timestamp checks, a duplicate
+  // ACK or a SACK too, shows that the path works.
+  Instant last_heard{};
+  // When the oldest unacknowledged segment was last sent; unset when nothing is in flight.
+  std::optional<Instant> una_sent;
 };
 
 struct ReceiveResult {

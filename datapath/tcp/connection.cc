@@ -455,6 +455,8 @@ class TcpConnection::Impl {
     st.rto = rtt_.rto();
     st.backoff = rtt_.backoff();
     st.delivery_rate_bps = delivery_rate_bps_;
+    st.last_heard = last_heard_;
+    if (!queue_.empty()) st.una_sent = queue_[0].xmit_ts;
     return st;
   }
 
@@ -521,19 +523,23 @@ class TcpConnection::Impl {
     return base > opts + kMinMss / 2 ? base - opts : kMinMss / 2;
   }
   void UpdateMss() { smss_ = PayloadMss(); }
-  // The payload of a data segment that starts at `seq`: the MSS less the options that segment
-  // carries (the upper layer's may be fewer than its worst case on some segments), and never past
-  // the end of the upper layer's record.
+  // The payload of a data segment that starts at `seq`, sent now: the MSS less the options that
+  // segment carries (the upper layer's may be fewer than its worst case on some segments), and
+  // never past the end of the upper layer's record. One question to the hooks per segment.
   uint32_t PayloadMaxAt(TcpSeq seq) const {
-    return hooks_ != nullptr ? std::min(PayloadMssAt(seq), hooks_->MaxPayloadAt(seq))
-                             : PayloadMss();
+    if (hooks_ == nullptr) return PayloadMss();
+    const DataSegmentPlan plan = hooks_->PlanDataSegment(seq, WindowBytes(WindowUnits()));
+    return std::min(PayloadMssWith(plan.option_bytes), plan.max_payload);
   }
   // The MSS less the options of the data segment that starts at `seq`.
   uint32_t PayloadMssAt(TcpSeq seq) const {
     if (hooks_ == nullptr) return PayloadMss();
+    return PayloadMssWith(hooks_->PlanDataSegment(seq, WindowBytes(WindowUnits())).option_bytes);
+  }
+  uint32_t PayloadMssWith(size_t hook_option_bytes) const {
     const uint32_t base = SendBaseMss();
     const uint32_t opts =
-        TsLen() + RoundUp4(std::min(hooks_->DataOptionReserveAt(seq), hooks_->DataOptionReserve()));
+        TsLen() + RoundUp4(std::min(hook_option_bytes, hooks_->DataOptionReserve()));
     return base > opts + kMinMss / 2 ? base - opts : kMinMss / 2;
   }
   // The two announced MSS values: what the receive side sizes its window steps with.
@@ -577,6 +583,15 @@ class TcpConnection::Impl {
 
   // The window field for a non-SYN segment; moves RCV.ADV (the right edge we advertised).
   uint16_t SelectWindow() {
+    const uint16_t units = WindowUnits();
+    const TcpSeq edge = rcv_nxt_ + WindowBytes(units);
+    if (rcv_adv_ < edge) rcv_adv_ = edge;
+    return units;
+  }
+  uint32_t WindowBytes(uint16_t units) const { return uint32_t{units} << rcv_wscale_; }
+
+  // The window field the next non-SYN segment carries (SelectWindow without moving RCV.ADV).
+  uint16_t WindowUnits() const {
     const uint32_t cur = CurrentRcvWnd();
     uint32_t want = RcvSpace();
     // Receiver SWS avoidance (RFC 9293 §3.8.6.2.2): move the right edge only by at least
@@ -595,10 +610,7 @@ class TcpConnection::Impl {
       const size_t room = rcv_ring_.capacity() - rcv_ring_.size();
       if ((size_t{units + 1} << rcv_wscale_) <= room) ++units;
     }
-    units = std::min<uint32_t>(units, 0xffff);
-    const TcpSeq edge = rcv_nxt_ + (units << rcv_wscale_);
-    if (rcv_adv_ < edge) rcv_adv_ = edge;
-    return static_cast<uint16_t>(units);
+    return static_cast<uint16_t>(std::min<uint32_t>(units, 0xffff));
   }
 
   // ---- Output -----------------------------------------------------------------------------------
@@ -658,7 +670,8 @@ class TcpConnection::Impl {
                        .payload_len = tx.len,
                        .retransmission = tx.retransmission,
                        .iss = iss_,
-                       .irs = irs_};
+                       .irs = irs_,
+                       .window = syn ? uint32_t{h.window} : WindowBytes(h.window)};
       const size_t used =
           std::min(space, hooks_->WriteOptions(info, std::span<uint8_t>(bytes.data(), space)));
       AppendHookOptions(std::span<const uint8_t>(bytes.data(), used), h.options);
@@ -774,30 +787,29 @@ class TcpConnection::Impl {
     if (!rto_deadline_ || retransmission) rto_deadline_ = now + rtt_.rto();
   }
 
+  // New bytes the next segment may carry, and what a full one would (PayloadMaxAt at SND.NXT:
+  // a shorter segment is short for Nagle).
+  struct Allowance {
+    uint32_t len = 0;
+    uint32_t full = 0;
+  };
+
   // How many new bytes the next segment may carry under the peer's window, Nagle and sender SWS
-  // avoidance (cwnd is checked by the caller); 0: none now.
-  uint32_t NewDataAllowance() const {
-    if (fin_sent_) return 0;
-    const uint32_t unsent = UnsentBytes();
-    if (unsent == 0) return 0;
-    const uint32_t seg_max = PayloadMaxAt(queue_.snd_nxt());
-    if (seg_max == 0) return 0;
-    const int32_t room = (queue_.snd_una() + snd_wnd_) - queue_.snd_nxt();
-    if (room <= 0) return 0;
-    const uint32_t len = std::min({unsent, seg_max, static_cast<uint32_t>(room)});
-    if (len < seg_max) {
-      if (len < unsent) {
-        // Window-limited: sender SWS avoidance (RFC 9293 §3.8.6.2.1): send at least Fs·Max(SND.WND)
-        // with Fs = 1/2; the persist timer overrides this when idle.
-        if (len < max_snd_wnd_ / 2) return 0;
-      } else if (nagle_ && small_end_ && queue_.snd_una() < *small_end_ && !fin_queued_) {
-        // Nagle (RFC 9293 §3.7.4, RFC 1122 §4.2.3.4) with Minshall's refinement, as Linux does: a
-        // short segment waits while an earlier short segment is unacknowledged (a write's short
-        // tail does not wait for the full segments before it). A FIN goes out.
-        return 0;
-      }
+  // avoidance (cwnd is checked by the caller); len 0: none now.
+  Allowance NewDataAllowance() const {
+    Allowance a = NewDataAllowanceIgnoringNagle();
+    if (a.len == 0 || a.len == a.full) return a;
+    if (a.len < UnsentBytes()) {
+      // Window-limited: sender SWS avoidance (RFC 9293 §3.8.6.2.1): send at least Fs·Max(SND.WND)
+      // with Fs = 1/2; the persist timer overrides this when idle.
+      if (a.len < max_snd_wnd_ / 2) a.len = 0;
+    } else if (nagle_ && small_end_ && queue_.snd_una() < *small_end_ && !fin_queued_) {
+      // Nagle (RFC 9293 §3.7.4, RFC 1122 §4.2.3.4) with Minshall's refinement, as Linux does: a
+      // short segment waits while an earlier short segment is unacknowledged (a write's short
+      // tail does not wait for the full segments before it). A FIN goes out.
+      a.len = 0;
     }
-    return len;
+    return a;
   }
 
   uint32_t DupAcks() const { return sack_ok_ ? recovery_.dup_acks() : dupacks_; }
@@ -828,8 +840,8 @@ class TcpConnection::Impl {
     uint64_t pipe = recovery_.Pipe(queue_);
     for (size_t n = 0; n < kMaxSegmentsPerCall; ++n) {
       // The allowance already holds the next new segment to its size (PayloadMaxAt).
-      const uint32_t allowance = NewDataAllowance();
-      NextSegment seg = recovery_.NextSeg(queue_, allowance, allowance);
+      const Allowance allowance = NewDataAllowance();
+      NextSegment seg = recovery_.NextSeg(queue_, allowance.len, allowance.len);
       if (seg.rule == NextSegment::Rule::kNone) break;
       if (!sack_ok_ &&
           (seg.rule == NextSegment::Rule::kHole || seg.rule == NextSegment::Rule::kRescue)) {
@@ -838,7 +850,7 @@ class TcpConnection::Impl {
         break;
       }
       if (seg.rule == NextSegment::Rule::kNewData) {
-        seg.end = seg.start + std::min(seg.len(), allowance);
+        seg.end = seg.start + std::min(seg.len(), allowance.len);
         if (queue_.empty() && last_send_time_) {
           // RFC 5681 §4.1 / congestion_control.h step 7: restart after idle.
           cc_.OnIdleRestart({now, now - *last_send_time_, rtt_.rto()});
@@ -855,7 +867,7 @@ class TcpConnection::Impl {
         prr_sndcnt_ -= std::min<uint64_t>(prr_sndcnt_, seg.len());
         prr_out_ += seg.len();
       }
-      SendSegment(seg, now, out);
+      SendSegment(seg, now, out, allowance.full);
       pipe += seg.len();
       // A flight that fills the window is window-limited even when nothing waits behind it
       // (Linux's tcp_cwnd_validate): an upper layer that hands over exactly what the window
@@ -873,8 +885,9 @@ class TcpConnection::Impl {
     if (seg.len() > cap) seg.end = seg.start + cap;
   }
 
-  // Sends `seg` (new data or a retransmission chosen by NextSeg) and records it.
-  void SendSegment(const NextSegment& seg, Instant now, SegmentSink& out) {
+  // Sends `seg` (new data or a retransmission chosen by NextSeg) and records it. New data is short
+  // for Nagle below `full`, what the segment could have carried (NewDataAllowance).
+  void SendSegment(const NextSegment& seg, Instant now, SegmentSink& out, uint32_t full = 0) {
     if (seg.rule == NextSegment::Rule::kNewData) {
       const TcpSeq end = seg.end;
       const bool fin = fin_queued_ && end == send_buf_.end_seq();
@@ -885,7 +898,7 @@ class TcpConnection::Impl {
       (void)queue_.OnTransmit(seg.start, end + (fin ? 1 : 0), now, false, {.fin = fin});
       // Short for Nagle: below what this segment could have carried (a record boundary of the upper
       // layer is not a short segment).
-      if (seg.len() < PayloadMaxAt(seg.start)) small_end_ = end;
+      if (seg.len() < full) small_end_ = end;
       if (fin) {
         fin_sent_ = true;
         fin_seq_ = end;
@@ -1009,17 +1022,17 @@ class TcpConnection::Impl {
   void OnPtoTimer(Instant now, SegmentSink& out) {
     pto_deadline_.reset();
     // RFC 8985 §7.3.
-    const uint32_t allowance = NewDataAllowanceIgnoringNagle();
-    const TlpProbe probe = rack_.OnPtoExpired(queue_, allowance > 0);
+    const Allowance allowance = NewDataAllowanceIgnoringNagle();
+    const TlpProbe probe = rack_.OnPtoExpired(queue_, allowance.len > 0);
     switch (probe.kind) {
       case TlpProbe::Kind::kNone:
         break;
       case TlpProbe::Kind::kNewData: {
         NextSegment seg{NextSegment::Rule::kNewData, queue_.snd_nxt(),
-                        queue_.snd_nxt() + allowance};
+                        queue_.snd_nxt() + allowance.len};
         if (queue_.size() >= queue_.capacity()) break;
         counters_.Add(TcpCounter::kTlpProbes);
-        SendSegment(seg, now, out);
+        SendSegment(seg, now, out, allowance.full);
         rack_.OnProbeSent(queue_, /*is_retransmission=*/false);
         break;
       }
@@ -1039,13 +1052,14 @@ class TcpConnection::Impl {
     if (!queue_.empty()) rto_deadline_ = now + rtt_.rto();
   }
 
-  uint32_t NewDataAllowanceIgnoringNagle() const {
-    if (fin_sent_) return 0;
+  Allowance NewDataAllowanceIgnoringNagle() const {
+    if (fin_sent_) return {};
     const uint32_t unsent = UnsentBytes();
-    if (unsent == 0) return 0;
+    if (unsent == 0) return {};
     const int32_t room = (queue_.snd_una() + snd_wnd_) - queue_.snd_nxt();
-    if (room <= 0) return 0;
-    return std::min({unsent, PayloadMaxAt(queue_.snd_nxt()), static_cast<uint32_t>(room)});
+    if (room <= 0) return {};
+    const uint32_t full = PayloadMaxAt(queue_.snd_nxt());
+    return {.len = std::min({unsent, full, static_cast<uint32_t>(room)}), .full = full};
   }
 
   void OnReorderTimer(Instant now, SegmentSink& out) {
@@ -1137,12 +1151,12 @@ class TcpConnection::Impl {
       return;
     }
     ++persist_probes_;
-    const uint32_t allowance = NewDataAllowanceIgnoringNagle();
-    if (allowance > 0 && queue_.size() < queue_.capacity()) {
+    const Allowance allowance = NewDataAllowanceIgnoringNagle();
+    if (allowance.len > 0 && queue_.size() < queue_.capacity()) {
       // The window is open but too small for SWS avoidance: the override timeout sends what fits
       // (RFC 9293 §3.8.6.2.1).
-      SendSegment({NextSegment::Rule::kNewData, queue_.snd_nxt(), queue_.snd_nxt() + allowance},
-                  now, out);
+      SendSegment({NextSegment::Rule::kNewData, queue_.snd_nxt(), queue_.snd_nxt() + allowance.len},
+                  now, out, allowance.full);
     } else {
       // Zero window: a probe the receiver must answer with an ACK, as Linux sends it
       // (tcp_xmit_probe_skb): no data, sequence number SND.UNA - 1.
@@ -1312,6 +1326,7 @@ class TcpConnection::Impl {
     // Third, security: Braid carries no IP security/compartment option (RFC 9293 §3.10.7.3 step 3
     // does not apply). Fourth, check the SYN bit.
     if (!h.flags.syn()) return;
+    last_heard_ = now;
     LearnPeerSyn(h.seq, h.options.mss.value_or(0), h.options.window_scale, h.options.sack_permitted,
                  h.options.timestamps, now);
     // RFC 7323 §2.2: the window of a SYN is never scaled.
@@ -1385,6 +1400,9 @@ class TcpConnection::Impl {
         }
       }
     }
+
+    // Whatever passed the timestamp checks came over the path (SendState::last_heard).
+    last_heard_ = now;
 
     // First, check the sequence number.
     const uint32_t payload_len = static_cast<uint32_t>(seg.payload.size());
@@ -2026,6 +2044,7 @@ class TcpConnection::Impl {
   bool send_full_ = false;
   std::optional<TcpSeq> small_end_;  // end of the latest short segment (Nagle, Minshall)
   std::optional<Instant> last_send_time_;
+  Instant last_heard_{};  // SendState::last_heard
 
   // Receive side.
   TcpSeq rcv_nxt_;

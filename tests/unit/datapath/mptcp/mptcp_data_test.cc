@@ -46,8 +46,10 @@ void ExpectGone(MptcpSockets& a, MptcpSockets& b, Recorder& client, Recorder& se
 }
 
 struct DssOnData {
-  size_t with_mapping = 0, without_mapping = 0, misplaced = 0, neither = 0;
-  size_t largest_without = 0, largest_with = 0;
+  size_t with_mapping = 0, without_mapping = 0, misplaced = 0;
+  size_t bare = 0;             // data segments without any DSS (nor MP_CAPABLE)
+  size_t bare_new_window = 0;  // ... whose window differs from their subflow's last DSS's
+  size_t largest_without = 0, largest_with = 0, largest_bare = 0;
   std::string ack_widths;  // a's DATA_ACKs on data segments, in order: '4' or '8' each change
 };
 
@@ -58,13 +60,19 @@ class DataTest : public MptcpStacksTest {
     DssOnData r;
     Start(Config(), Config());
     std::map<uint16_t, int64_t> iss_of;  // a's source port -> seq - relative SSN of its mappings
+    std::map<uint16_t, uint16_t> dss_window;  // a's source port -> window of its last DATA_ACK
     stacks().filter = [&](Bytes& frame, bool from_a) {
       const std::optional<TcpFrame> f = ParseTcpFrame(frame);
-      if (!f || !from_a || f->payload_len == 0 || f->flags.syn()) return true;
+      if (!f || !from_a || f->flags.syn()) return true;
       const wire::Dss* d = f->Get<wire::Dss>();
+      if (d != nullptr && d->data_ack) dss_window[f->src_port] = f->window;
+      if (f->payload_len == 0) return true;
       if (d == nullptr) {
-        // Only the MP_CAPABLE third ACK with the first data has no DSS.
-        if (f->Get<wire::MpCapable>() == nullptr) ++r.neither;
+        if (f->Get<wire::MpCapable>() != nullptr) return true;  // the client's first data
+        ++r.bare;
+        r.largest_bare = std::max(r.largest_bare, f->payload_len);
+        auto it = dss_window.find(f->src_port);
+        if (it == dss_window.end() || it->second != f->window) ++r.bare_new_window;
         return true;
       }
       if (d->data_ack) {
@@ -549,20 +557,22 @@ TEST_F(DataTest, NoInfiniteFallbackOnceASecondSubflowWasUsed) {
   EXPECT_LT(server().stream(s).bytes, 1'000'000u);
 }
 
-// RFC 8684 §3.3.1: a mapping rides on the segment that starts it; the others of it carry only the
-// DATA_ACK, 32 bits until the peer's data came with 64-bit DSNs (as Linux does), and as much more
-// payload as the mapping left room for.
+// RFC 8684 §3.3.1: a mapping rides on the segment that starts it. The others of it carry the
+// DATA_ACK alone when it tells the peer something new (32 bits until the peer's data came with
+// 64-bit DSNs, as Linux does), no DSS at all otherwise (§3.3.2), and as much more payload as that
+// left room for.
 TEST_F(DataTest, AMappingRidesOnTheSegmentThatStartsIt) {
   const DssOnData r = RunDssOnData(4'000'000, 0);
-  EXPECT_EQ(r.neither, 0u);
   EXPECT_EQ(r.misplaced, 0u);
   EXPECT_GT(r.with_mapping, 0u);
-  EXPECT_GT(r.without_mapping, r.with_mapping * 4);
-  // The 1460-byte MSS less timestamps (12) and the DSS: 8 bytes with a 32-bit DATA_ACK alone,
-  // 24 with a 64-bit mapping too (4 + 4 + 8 + 4 + 2, rounded up).
-  EXPECT_EQ(r.largest_without, 1460u - 12u - 8u);
+  // b sends nothing: a's DATA_ACK and window never change, so the segments within a mapping carry
+  // no DSS, with the 1460-byte MSS less timestamps (12) as payload; the mapping's segment carries
+  // 24 bytes of DSS (4 + 4 + 8 + 4 + 2, rounded up).
+  EXPECT_GT(r.bare, r.with_mapping * 4);
+  EXPECT_EQ(r.bare_new_window, 0u);
+  EXPECT_EQ(r.largest_bare, 1460u - 12u);
   EXPECT_LE(r.largest_with, 1460u - 12u - 24u);
-  // b sent no data (nor a DATA_FIN): no 64-bit DSN ever asked for 64-bit DATA_ACKs.
+  // No 64-bit DSN from b ever asked for 64-bit DATA_ACKs.
   EXPECT_EQ(r.ack_widths, "4");
 }
 
@@ -571,7 +581,35 @@ TEST_F(DataTest, DataAcksGrowTo64BitsOnceThePeerSends64BitDsns) {
   EXPECT_EQ(r.misplaced, 0u);
   // b's data came with 64-bit DSNs: from then on a's DATA_ACKs are 64-bit, and never shrink back.
   EXPECT_TRUE(r.ack_widths == "8" || r.ack_widths == "48") << r.ack_widths;
-  EXPECT_EQ(r.largest_without, 1460u - 12u - 12u);
+  // A DATA_ACK alone on a's data takes 8 or 12 bytes of DSS; a segment without DSS never carries
+  // a window the peer was not told with a DATA_ACK.
+  EXPECT_LE(r.largest_without, 1460u - 12u - 8u);
+  EXPECT_GT(r.bare, 0u);
+  EXPECT_EQ(r.largest_bare, 1460u - 12u);
+  EXPECT_EQ(r.bare_new_window, 0u);
+}
+
+// With checksums a DSS rides on every segment (Subflow::DssAckRedundant): the peer that found a
+// checksum failure tells from a segment without DSS that the other end fell back (RFC 8684 §3.7).
+TEST_F(DataTest, WithChecksumsEverySegmentCarriesADss) {
+  MptcpConfig client_config = Config();
+  client_config.checksum = true;
+  Start(client_config, Config());
+  size_t bare = 0, data = 0;
+  stacks().filter = [&](Bytes& frame, bool) {
+    const std::optional<TcpFrame> f = ParseTcpFrame(frame);
+    if (!f || f->flags.syn() || f->payload_len == 0) return true;
+    ++data;
+    if (f->Get<wire::Dss>() == nullptr && f->Get<wire::MpCapable>() == nullptr) ++bare;
+    return true;
+  };
+  auto [c, s] = Establish();
+  ASSERT_TRUE(s.valid());
+  EXPECT_TRUE(Exchange(c, s, Pattern(45, 1'000'000), Pattern(46, 300'000))) << Describe(c, s);
+  ExpectDelivered(c, s);
+  stacks().filter = nullptr;
+  EXPECT_GT(data, 500u);
+  EXPECT_EQ(bare, 0u);
 }
 
 }  // namespace

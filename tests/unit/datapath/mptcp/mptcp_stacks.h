@@ -77,6 +77,7 @@ struct TcpFrame {
   uint16_t src_port = 0, dst_port = 0;
   wire::TcpFlags flags;
   wire::TcpSeq seq;
+  uint16_t window = 0;    // the field, unscaled
   size_t tcp_offset = 0;  // the TCP header's first byte in the frame
   size_t tcp_len = 0;     // header, options and payload
   size_t payload_offset = 0;
@@ -129,6 +130,7 @@ inline std::optional<TcpFrame> ParseTcpFrame(std::span<const uint8_t> frame) {
   f.dst_port = tcp->dst_port();
   f.flags = tcp->flags();
   f.seq = tcp->seq();
+  f.window = tcp->window();
   f.tcp_len = segment.size();
   f.payload_offset = f.tcp_offset + tcp->header_len();
   f.payload_len = tcp->payload().size();

@@ -339,7 +339,7 @@ TEST_F(Hooks, DataOptionReserveShrinksThePayload) {
   ExpectSegments({O(kAck, D(0), P(0)).Len(1428), O(kPshAck, D(1428), P(0)).Len(572)});
 }
 
-TEST_F(Hooks, DataOptionReserveAtSizesEachSegment) {
+TEST_F(Hooks, PlanDataSegmentSizesEachSegment) {
   // Records of 3000 bytes: the segment that starts one carries 28 option bytes, the others 8.
   hooks.reserve = 28;
   hooks.reserve_at = [](TcpSeq seq) -> size_t { return (seq - TcpSeq(D(0))) % 3000 == 0 ? 28 : 8; };
@@ -355,7 +355,7 @@ TEST_F(Hooks, DataOptionReserveAtSizesEachSegment) {
                   O(kAck, D(4420), P(0)).Len(1440), O(kPshAck, D(5860), P(0)).Len(140)});
 }
 
-TEST_F(Hooks, DataOptionReserveAtIsCappedByTheWorstCase) {
+TEST_F(Hooks, PlanDataSegmentIsCappedByTheWorstCase) {
   hooks.reserve = 20;
   hooks.reserve_at = [](TcpSeq) -> size_t { return 36; };  // more than it promised
   Establish();
@@ -363,7 +363,49 @@ TEST_F(Hooks, DataOptionReserveAtIsCappedByTheWorstCase) {
   ExpectSegments({O(kAck, D(0), P(0)).Len(1428), O(kPshAck, D(1428), P(0)).Len(572)});
 }
 
-TEST_F(Hooks, MaxPayloadAtCutsSegmentsAtRecordBoundaries) {
+TEST_F(Hooks, PlanDataSegmentIsToldTheWindowTheSegmentAdvertises) {
+  Establish();
+  AppSend(3000);
+  const std::vector<Captured> segs = TakeSegments();
+  ASSERT_EQ(segs.size(), 3u);
+  ASSERT_FALSE(hooks.planned_windows.empty());
+  // What the hook was told when the last segment was sized, and what WriteOptions saw on it, is
+  // the window that segment carries, scaled.
+  const uint32_t carried = uint32_t{segs.back().header.window} << OurWscale();
+  EXPECT_EQ(hooks.planned_windows.back(), carried);
+  EXPECT_EQ(hooks.written.back().window, carried);
+  EXPECT_GT(carried, 0u);
+}
+
+// What MPTCP reads to tell a working path from a silent one (SendState::last_heard, una_sent).
+TEST_F(Hooks, SendStateTellsWhenThePeerWasHeardAndTheOldestSegmentLeft) {
+  Establish();
+  const Instant established = now_;
+  EXPECT_EQ(conn_->GetSendState().last_heard, established);
+  EXPECT_FALSE(conn_->GetSendState().una_sent.has_value());
+  Advance(5ms);
+  const Instant sent = now_;
+  AppSend(3000);
+  (void)TakeSegments();
+  Advance(7ms);
+  SendState st = conn_->GetSendState();
+  ASSERT_TRUE(st.una_sent.has_value());
+  EXPECT_EQ(*st.una_sent, sent);
+  EXPECT_EQ(st.last_heard, established);
+  // A duplicate ACK moves nothing forward, but the peer was heard.
+  Send(I(kAck, P(0), D(0)));
+  st = conn_->GetSendState();
+  EXPECT_EQ(st.last_heard, now_);
+  EXPECT_EQ(*st.una_sent, sent);
+  // Everything acknowledged: nothing in flight.
+  Advance(1ms);
+  Send(I(kAck, P(0), D(3000)));
+  st = conn_->GetSendState();
+  EXPECT_EQ(st.last_heard, now_);
+  EXPECT_FALSE(st.una_sent.has_value());
+}
+
+TEST_F(Hooks, PlanDataSegmentCutsSegmentsAtRecordBoundaries) {
   // Records of 1000 bytes from the first data byte.
   hooks.max_payload = [](TcpSeq seq) {
     return 1000 - static_cast<uint32_t>(seq - TcpSeq(D(0))) % 1000;

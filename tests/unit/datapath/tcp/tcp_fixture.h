@@ -208,11 +208,10 @@ inline std::string Describe(const wire::TcpRepr& h) {
 class RecordingHooks : public TcpHooks {
  public:
   size_t DataOptionReserve() const override { return reserve; }
-  size_t DataOptionReserveAt(TcpSeq seq) const override {
-    return reserve_at ? reserve_at(seq) : reserve;
-  }
-  uint32_t MaxPayloadAt(TcpSeq seq) const override {
-    return max_payload ? max_payload(seq) : std::numeric_limits<uint32_t>::max();
+  DataSegmentPlan PlanDataSegment(TcpSeq seq, uint32_t window) const override {
+    planned_windows.push_back(window);
+    return {.option_bytes = reserve_at ? reserve_at(seq) : reserve,
+            .max_payload = max_payload ? max_payload(seq) : std::numeric_limits<uint32_t>::max()};
   }
   size_t WriteOptions(const SegmentInfo& segment, std::span<uint8_t> space) override {
     written.push_back(segment);
@@ -228,10 +227,11 @@ class RecordingHooks : public TcpHooks {
   }
 
   size_t reserve = 0;
-  std::function<size_t(TcpSeq)> reserve_at;  // DataOptionReserveAt; `reserve` when unset
+  std::function<size_t(TcpSeq)> reserve_at;  // PlanDataSegment's bytes; `reserve` when unset
   std::function<uint32_t(TcpSeq)> max_payload;
   std::vector<uint8_t> option;  // added to every segment when it fits
   InputVerdict verdict = InputVerdict::kAccept;
+  mutable std::vector<uint32_t> planned_windows;  // what PlanDataSegment was told
   std::vector<SegmentInfo> written;
   std::vector<size_t> spaces;
   std::vector<SegmentInfo> inputs;
