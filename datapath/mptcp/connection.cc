@@ -910,10 +910,12 @@ void MptcpConnection::Push(tcp::Instant now) {
     }
     if (sent_max == 0) break;
     if (reinjection) {
+      // The rest of the range was sent nowhere yet but on the subflows it is excluded from: it may
+      // go on the ones just chosen too. Excluding them as well could exclude every subflow, and
+      // the range would be dropped from the queue (above) and wait for the data-level RTO.
       Reinjection& r = reinject_.front();
       bytes_reinjected_ += len;
       counters().Add(MptcpCounter::kReinjectedBytes, len);
-      for (uint32_t id : d.chosen()) r.exclude |= Bit(id);
       r.start = r.start + len;
       r.len -= static_cast<uint32_t>(len);
       if (r.len == 0) reinject_.erase(reinject_.begin());
@@ -1106,33 +1108,59 @@ void MptcpConnection::MaybeFinishClose(tcp::Instant now) {
   }
 }
 
-Subflow* MptcpConnection::HeadOfLine(tcp::Instant* stuck_at) const {
-  if (config_.hol_min <= tcp::Duration::zero() || data_una_ >= data_max_sent_) return nullptr;
-  if (hol_reinjected_ && *hol_reinjected_ == data_una_) return nullptr;
+MptcpConnection::HeadHolder MptcpConnection::HeadOfLine() const {
+  HeadHolder h;
+  if (config_.hol_min <= tcp::Duration::zero() || data_una_ >= data_max_sent_) return h;
   Subflow* holder = nullptr;
   size_t usable = 0;
   for (const auto& sf : subflows_) {
     if (!sf || !sf->has_socket || sf->state != SubflowState::kEstablished) continue;
     ++usable;
-    if (MappingOfHead(*sf) != nullptr) holder = sf.get();
+    // A stale subflow's data all went back to the reinjection queue when it became stale: the
+    // head is waited for on the subflow that carries it again, if any.
+    if (!sf->stale && MappingOfHead(*sf) != nullptr) holder = sf.get();
   }
-  if (holder == nullptr || usable < 2) return nullptr;
+  if (holder == nullptr || usable < 2) return h;
   const std::optional<tcp::SendState> st = stack_.tcp().GetSendState(holder->socket);
-  if (!st) return nullptr;
-  const tcp::Duration wait = std::max(config_.hol_min, 2 * st->srtt + 4 * st->rttvar);
-  *stuck_at = holder->last_progress + wait;
-  return holder;
+  if (!st) return h;
+  h.sf = holder;
+  if (!hol_reinjected_ || *hol_reinjected_ != data_una_) {
+    h.stuck_at = holder->last_progress + std::max(config_.hol_min, 2 * st->srtt + 4 * st->rttvar);
+  }
+  // Silent: nothing at all from the peer on the holder (no ACK, no SACK) for hol_min and half an
+  // RTT (a sender the peer's window held back leaves gaps that long in its ACKs) while its
+  // oldest segment is overdue, sent more than 2·SRTT + 4·RTTVAR ago (the stuck rule's wait, from
+  // when the segment left rather than from the last progress: twice the RTT leaves room for a
+  // queue that grows under slow start). With two segments or more in flight an ACK is due at
+  // least every second one (RFC 5681 §4.2: a delayed ACK never holds back more), so the path is
+  // broken or blackholed: waiting for the holder's RTO (200 ms at least) would stall the receiver
+  // that long. RFC 8684 §3.3.6 lets data go again on another subflow for this.
+  if (st->una_sent && st->in_flight >= 2 * uint64_t{st->snd_mss}) {
+    h.silent_at = std::max(*st->una_sent + 2 * st->srtt + 4 * st->rttvar,
+                           st->last_heard + std::max(config_.hol_min, st->srtt / 2));
+  }
+  return h;
 }
 
 void MptcpConnection::CheckHeadOfLine(tcp::Instant now) {
-  tcp::Instant stuck_at;
-  Subflow* holder = HeadOfLine(&stuck_at);
-  if (holder == nullptr || now < stuck_at) return;
-  const TxMapping* m = MappingOfHead(*holder);
+  const HeadHolder h = HeadOfLine();
+  if (h.sf == nullptr) return;
+  if (h.silent_at && now >= *h.silent_at) {
+    // Everything it holds goes again on the others, and the scheduler avoids it until TCP
+    // acknowledges something on it again (OnSubflowAcked), as after an RTO (OnSubflowRto).
+    h.sf->stale = true;
+    counters().Add(MptcpCounter::kSubflowSilent);
+    counters().Add(MptcpCounter::kSubflowStale);
+    ReinjectFrom(*h.sf);
+    hol_reinjected_ = data_una_;
+    return;
+  }
+  if (!h.stuck_at || now < *h.stuck_at) return;
+  const TxMapping* m = MappingOfHead(*h.sf);
   // Ahead of any other reinjection: this is the byte the receiver waits for.
   reinject_.insert(reinject_.begin(), {.start = data_una_,
                                        .len = static_cast<uint32_t>((m->dsn + m->len) - data_una_),
-                                       .exclude = Bit(holder->id())});
+                                       .exclude = Bit(h.sf->id())});
   hol_reinjected_ = data_una_;
   counters().Add(MptcpCounter::kHolReinjections);
 }
@@ -1175,8 +1203,11 @@ std::optional<tcp::Instant> MptcpConnection::PollAt() const {
     }
   }
   if (pm_started_) consider(pm_->NextTimer());
-  tcp::Instant stuck_at;
-  if (!fallback_ && HeadOfLine(&stuck_at) != nullptr) consider(stuck_at);
+  if (!fallback_) {
+    const HeadHolder h = HeadOfLine();
+    consider(h.stuck_at);
+    consider(h.silent_at);
+  }
   if (config_.stale_close_after > tcp::Duration::zero()) {
     for (const auto& sf : subflows_) {
       if (sf && sf->stale && sf->state == SubflowState::kEstablished) {

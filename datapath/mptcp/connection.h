@@ -286,8 +286,14 @@ class MptcpConnection final : public PmConnection {
   SubflowSnapshot Snapshot(const Subflow& sf) const;
   Subflow* AckCarrier();
   void ArmDataRto(tcp::Instant now);
-  // The subflow holding the oldest unacknowledged byte, and when it counts as stuck.
-  Subflow* HeadOfLine(tcp::Instant* stuck_at) const;
+  // The subflow holding the oldest unacknowledged byte; when it counts as stuck (its head mapping
+  // goes again elsewhere, once per head), and when as silent (everything it holds does).
+  struct HeadHolder {
+    Subflow* sf = nullptr;
+    std::optional<tcp::Instant> stuck_at;
+    std::optional<tcp::Instant> silent_at;
+  };
+  HeadHolder HeadOfLine() const;
   void CheckHeadOfLine(tcp::Instant now);
   // The mapping on `sf` that holds the oldest unacknowledged data-level byte, if any.
   const TxMapping* MappingOfHead(const Subflow& sf) const;

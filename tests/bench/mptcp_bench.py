@@ -250,7 +250,8 @@ def braid_stats(conn, summary):
         stats["fallback"] = m["fallback"]
         stats["reinjected_bytes"] = m["bytes_reinjected"]
         counters = [w.get("mptcp") or {} for w in workers]
-        for name in ("subflow_stale", "subflow_recover", "rm_subflow", "hol_reinjections"):
+        for name in ("subflow_stale", "subflow_silent", "subflow_recover", "rm_subflow",
+                     "hol_reinjections"):
             stats[name] = sum(c.get(name, 0) for c in counters)
     return stats
 
@@ -408,7 +409,7 @@ class Bench:
         t_cut = run["event"]
         stall, start, _ = peer.longest_gap(run["samples"], after=t_cut)
         calm = [s for s in run["samples"] if run["t_up"] + 0.2 <= s[0] <= t_cut]
-        pre, _, _ = peer.longest_gap(calm)
+        pre, pre_start, _ = peer.longest_gap(calm)
         # The kernel delivers in short bursts between pauses until it stops using the dead
         # subflow: recovery ends with the last pause well above the jitter before the failure.
         long_pauses = pauses(run["samples"], t_cut, max(RECOVERY_PAUSE, 2 * pre))
@@ -418,7 +419,9 @@ class Bench:
                 "stall_began_ms": (start - t_cut) * 1000 if start is not None else None,
                 "recovered_ms": (long_pauses[-1][0] + long_pauses[-1][1]) if long_pauses
                 else 0.0,
-                "pauses_after_ms": long_pauses, "pre_cut_max_gap_ms": pre * 1000} | \
+                "pauses_after_ms": long_pauses, "pre_cut_max_gap_ms": pre * 1000,
+                "pre_cut_gap_at_ms": (pre_start - t_cut) * 1000 if pre_start is not None
+                else None} | \
             self.run_extras(run)
 
 
