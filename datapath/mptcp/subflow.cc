@@ -58,13 +58,14 @@ tcp::DataSegmentPlan Subflow::PlanDataSegment(TcpSeq seq, uint32_t window) const
 }
 
 bool Subflow::DssAckRedundant(uint32_t window) const {
-  // RFC 8684 §3.3.2 asks for no DATA_ACK on every segment: this subflow's last DSS already told the
-  // peer this DATA_ACK, and the window edge the peer computes from it (§3.3.4: relative to the
-  // DATA_ACK) is unchanged too, so a DSS would repeat it. Linux takes a segment without any DSS
-  // while its current mapping covers it (get_mapping_status), as it takes one with the DATA_ACK
-  // alone. Not with checksums: a peer that detected a checksum failure (RFC 8684 §3.7) tells a
-  // peer that fell back by its segments without DSS (NoteFallbackInput), so a peer still speaking
-  // MPTCP with checksums puts a DSS on every segment, as Linux does.
+  // A DSS carries a DATA_ACK, a mapping or both (RFC 8684 §3.3, flags A and M), and a segment that
+  // a known mapping covers needs none (§3.3.1). The DATA_ACK is redundant when this subflow's last
+  // DSS already told the peer this value, and the window edge the peer computes from it (§3.3.4:
+  // relative to the DATA_ACK) is unchanged too. Linux takes a segment without any DSS while its
+  // current mapping covers it (get_mapping_status), as it takes one with the DATA_ACK alone. Not
+  // with checksums: a peer that detected a checksum failure (RFC 8684 §3.7) tells a peer that fell
+  // back by its segments without DSS (NoteFallbackInput), so a peer still speaking MPTCP with
+  // checksums puts a DSS on every segment, as Linux does.
   return !conn_.checksum() && dss_ack_sent_ && *dss_ack_sent_ == conn_.rcv_nxt() &&
          dss_window_sent_ == window;
 }

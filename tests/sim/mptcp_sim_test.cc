@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <initializer_list>
 #include <memory>
 #include <numeric>
@@ -282,25 +283,27 @@ double HolResponseMeanMs(const std::string& scheduler, tcp::Duration slow_delay)
 // where the others took one), which is not the property these tests are about.
 constexpr std::array<tcp::Duration, 5> kSlowDelays = {60ms, 80ms, 100ms, 120ms, 140ms};
 
-double MeanHolDelayMs(const std::string& scheduler) {
-  double sum = 0;
-  for (tcp::Duration d : kSlowDelays) sum += RunHol(scheduler, d).delay_ms;
-  return sum / kSlowDelays.size();
-}
+// One figure per scheduler, each the mean over kSlowDelays of `measure(scheduler, slow delay)`.
+struct PerScheduler {
+  double rr = 0, def = 0, blest = 0, ecf = 0;
+};
 
-double MeanHolResponseMs(const std::string& scheduler) {
-  double sum = 0;
-  for (tcp::Duration d : kSlowDelays) sum += HolResponseMeanMs(scheduler, d);
-  return sum / kSlowDelays.size();
+PerScheduler MeansOverSlowDelays(
+    const char* what, const std::function<double(const std::string&, tcp::Duration)>& measure) {
+  const auto mean = [&](const std::string& scheduler) {
+    double sum = 0;
+    for (tcp::Duration d : kSlowDelays) sum += measure(scheduler, d);
+    return sum / kSlowDelays.size();
+  };
+  const PerScheduler m{
+      .rr = mean("roundrobin"), .def = mean("default"), .blest = mean("blest"), .ecf = mean("ecf")};
+  std::printf("[%s] means: roundrobin %.1f, default %.1f, blest %.1f, ecf %.1f\n", what, m.rr,
+              m.def, m.blest, m.ecf);
+  return m;
 }
 
 TEST(MptcpSimHeadOfLine, SizedResponsesCompleteSoonerWithBlestAndEcf) {
-  const double rr = MeanHolResponseMs("roundrobin");
-  const double def = MeanHolResponseMs("default");
-  const double blest = MeanHolResponseMs("blest");
-  const double ecf = MeanHolResponseMs("ecf");
-  std::printf("[HoL responses] means: roundrobin %.1f ms, default %.1f, blest %.1f, ecf %.1f\n", rr,
-              def, blest, ecf);
+  const auto [rr, def, blest, ecf] = MeansOverSlowDelays("HoL responses, ms", HolResponseMeanMs);
   EXPECT_LT(blest, rr * 0.95);
   EXPECT_LT(ecf, rr * 0.95);
   // Not worse than the default scheduler by more than 10 % (ECF) or 15 % (BLEST). BLEST is a bulk
@@ -314,12 +317,9 @@ TEST(MptcpSimHeadOfLine, SizedResponsesCompleteSoonerWithBlestAndEcf) {
 // of order. ECF's rule only spares the slow path when little data is left (the end of a transfer,
 // the responses above): on a bulk transfer it behaves like the default scheduler.
 TEST(MptcpSimHeadOfLine, BulkBlestHoldsLessOutOfOrderThanRoundRobin) {
-  const double rr = MeanHolDelayMs("roundrobin");
-  const double def = MeanHolDelayMs("default");
-  const double blest = MeanHolDelayMs("blest");
-  const double ecf = MeanHolDelayMs("ecf");
-  std::printf("[HoL] means: roundrobin %.1f ms per byte, default %.1f, blest %.1f, ecf %.1f\n", rr,
-              def, blest, ecf);
+  const auto [rr, def, blest, ecf] = MeansOverSlowDelays(
+      "HoL, ms per byte",
+      [](const std::string& scheduler, tcp::Duration d) { return RunHol(scheduler, d).delay_ms; });
   // 19 % less with these delays (37 % when every data segment carried a DSS; at 100 ms alone that
   // was 23 %, this is 21 %).
   EXPECT_LT(blest, rr * 0.9);
