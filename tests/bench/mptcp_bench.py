@@ -240,7 +240,7 @@ def braid_stats(conn, summary):
     flows = m["subflows"] if m else [{"bytes_sent": conn["bytes_tx"],
                                       "bytes_received": conn["bytes_rx"], "tcp": conn["tcp"]}]
     stats = {name: sum((f.get("tcp") or {}).get(name, 0) for f in flows)
-             for name in ("retransmits", "rto_expirations", "tlp_probes")}
+             for name in ("retransmits", "rto_expirations", "tlp_probes", "soft_errors")}
     stats["subflow_mb"] = [round(max(f["bytes_sent"], f["bytes_received"]) / 1e6, 1)
                            for f in flows if f["bytes_sent"] or f["bytes_received"]]
     workers = (summary or {}).get("workers") or []
