@@ -445,7 +445,12 @@ void MptcpConnection::OnSubflowRto(Subflow& sf, uint32_t count, tcp::Instant /*n
   sf.rto_count = count;
   if (fallback_ || sf.stale || count < config_.stale_rto_count) return;
   if (sf.tx_mapping_count() == 0) return;
-  // RFC 8684 §3.3.6: data stuck on a failing subflow is sent again on the others.
+  MarkStale(sf);
+}
+
+void MptcpConnection::MarkStale(Subflow& sf) {
+  // RFC 8684 §3.3.6: data stuck on a failing subflow is sent again on the others, and the
+  // scheduler avoids it until TCP acknowledges something on it again (OnSubflowAcked).
   sf.stale = true;
   counters().Add(MptcpCounter::kSubflowStale);
   ReinjectFrom(sf);
@@ -1146,12 +1151,8 @@ void MptcpConnection::CheckHeadOfLine(tcp::Instant now) {
   const HeadHolder h = HeadOfLine();
   if (h.sf == nullptr) return;
   if (h.silent_at && now >= *h.silent_at) {
-    // Everything it holds goes again on the others, and the scheduler avoids it until TCP
-    // acknowledges something on it again (OnSubflowAcked), as after an RTO (OnSubflowRto).
-    h.sf->stale = true;
     counters().Add(MptcpCounter::kSubflowSilent);
-    counters().Add(MptcpCounter::kSubflowStale);
-    ReinjectFrom(*h.sf);
+    MarkStale(*h.sf);
     hol_reinjected_ = data_una_;
     return;
   }

@@ -280,6 +280,8 @@ class MptcpConnection final : public PmConnection {
   void PushFallback(tcp::Instant now);
   void SendPendingAcks(tcp::Instant now);
   void ReinjectFrom(Subflow& sf);
+  // After an RTO or silence (CheckHeadOfLine): what `sf` holds goes again on the others.
+  void MarkStale(Subflow& sf);
   void MaybeFinishClose(tcp::Instant now);
   void ResetSubflow(Subflow& sf, wire::MpTcpRstReason reason, tcp::Instant now);
   void RefreshPmView();

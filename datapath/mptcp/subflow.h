@@ -165,8 +165,8 @@ class Subflow final : public tcp::TcpHooks {
   // In fallback: the MPTCP options a peer still sends (answers to MP_FAIL, infinite mappings).
   void NoteFallbackInput(const tcp::SegmentInfo& segment, std::span<const wire::MptcpOption> opts);
   size_t WriteEstablishedOptions(const tcp::SegmentInfo& segment, std::span<uint8_t> space);
-  // The DSS of a data segment that starts at `seq` and does not start a mapping: the DATA_ACK
-  // alone, or nothing when it would tell the peer nothing new (DssAckRedundant).
+  // The DSS bytes of a data segment inside a mapping (not its first) that advertises `window`:
+  // the DATA_ACK alone, or none when it would tell the peer nothing new (DssAckRedundant).
   size_t DataAckOnlyLen(uint32_t window) const;
   bool DssAckRedundant(uint32_t window) const;
   // Writes `dss` and records the DATA_ACK and window it told the peer.

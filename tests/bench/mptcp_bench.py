@@ -69,10 +69,10 @@ points: an MPTCP receiver delivers in bursts whenever a hole in the data sequenc
 counts whole frames: the ceiling for payload is the payload per 1514-byte frame, 95.6 % for TCP
 (1448) and about 94 % for kernel MPTCP (1424: each segment repeats its DSS mapping). Braid puts a
 mapping on the segment that starts it only, and no DSS on the others while its DATA_ACK and
-window have not changed (1448), about 95.5 % with mappings of tens of segments. Braid's receiver keeps no such record: the
-braid_braid figures take its `rx_steady_mbit_s`: payload from its first read 1 s after the first
-byte to EOF (about 4.8 s), the same start as the kernel's window, two end points rather than a
-slope (a burst at either end weighs little over 170 MB).
+window have not changed (1448), about 95.5 % with mappings of tens of segments. Braid's receiver
+keeps no such record: the braid_braid figures take its `rx_steady_mbit_s`: payload from its first
+read 1 s after the first byte to EOF (about 4.8 s), the same start as the kernel's window, two end
+points rather than a slope (a burst at either end weighs little over 170 MB).
 
 Failover: once all 3 subflows are up and 1.5 s have passed, path 1 fails; the stall is the
 longest pause between two reads that returned data, among those ending after the failure. The
@@ -715,7 +715,8 @@ def fig_aggregation(key, rates):
                 "rates %s Mbit/s (slope of delivered bytes, 1 ms steps); runs %s %%; baseline: "
                 "kernel TCP on path 0 alone "
                 "at %d Mbit/s, %% of that rate (the same frame overhead: a tbf counts 1514-byte "
-                "frames, so kernel MPTCP's ceiling is ~94 %%, Braid's ~95.5 %%, TCP's ~95.6 %%); %s; %s" %
+                "frames, so kernel MPTCP's ceiling is ~94 %%, Braid's ~95.5 %%, TCP's ~95.6 %%); "
+                "%s; %s" %
                 (ctx["seconds"], "/".join(str(r) for r in rates),
                  runs_text(samples, key, "pct"),
                  PER_PATH_MBIT, setup_text(ctx, len(samples[key])),
@@ -753,9 +754,9 @@ def fig_braid_braid(key, rates):
         note = ("Braid MPTCP -> Braid MPTCP bulk goodput: braid-testapp send on a, braid-testapp "
                 "sink on b (`--listen P --mode sink --mptcp`), each 1 worker, --idle adaptive, "
                 "DPDK af_packet owning its node's 3 path interfaces; goodput is Braid's own "
-                "receiver JSON (rx_steady_mbit_s: payload from its first read 1 s after the first byte "
-                "to EOF, slow start and joins left out as in the kernel figures' window, end "
-                "points rather than their slope), %% of the sum of the path rates "
+                "receiver JSON (rx_steady_mbit_s: payload from its first read 1 s after the "
+                "first byte to EOF, slow start and joins left out as in the kernel figures' "
+                "window, end points rather than their slope), %% of the sum of the path rates "
                 "%s Mbit/s; runs %s %%; baseline: the kernel_kernel figure of this run (runs %s "
                 "%%); ratio Braid/kernel; subflows as in the kernel testbed (a's endpoints on "
                 "paths 1 and 2 join b's path-0 address, `--subflows %d` both sides; a run whose "
@@ -791,14 +792,14 @@ def fig_vs_tcp(samples, ctx):
             "the aggregation figures (slope over %.0f s from 1 s after the first byte); value: "
             "median MPTCP goodput %.1f Mbit/s (runs %s, the braid_kernel equal3 runs) / median "
             "TCP goodput (runs %s Mbit/s; %% of the rate %s, kernel TCP's in this run %s); "
-            "baseline: that TCP goodput in Mbit/s (so no ratio field); ideal ~%.2f (3 paths, "
-            "Braid MPTCP's payload of 1448 bytes (1424 on a mapping's first segment) vs "
-            "TCP's 1448 per 1514-byte frame); Braid TCP "
+            "baseline: that TCP goodput in Mbit/s (so no ratio field); ideal just under %d (%d "
+            "paths, Braid MPTCP's payload of 1448 bytes as TCP's, 1424 on a mapping's first "
+            "segment); Braid TCP "
             "retransmitted segments %s; %s; %s%s%s" %
             (PER_PATH_MBIT, PER_PATH_MBIT, ctx["seconds"], mp,
              runs_text(samples, "braid_kernel_equal3", "mbit_s"),
              runs_text(samples, "braid_tcp1", "mbit_s"), runs_text(samples, "braid_tcp1", "pct"),
-             runs_text(samples, "tcp1", "pct"), PATHS * 1444 / 1448,
+             runs_text(samples, "tcp1", "pct"), PATHS, PATHS,
              braid_runs_text(samples, "braid_tcp1", "retransmits"), BRAID_SETUP + " (TCP: a0 only)",
              setup_text(ctx, len(samples["braid_tcp1"]), BRAID_ENDS),
              failures_text(ctx, "braid_tcp1"), failures_text(ctx, "braid_kernel_equal3")))

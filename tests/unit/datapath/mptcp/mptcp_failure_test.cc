@@ -70,7 +70,8 @@ TEST_F(FailureTest, DeadSubflowIsReinjectedResetAndJoinedAgain) {
   EXPECT_GT(CountA(Counter::kReinjectedBytes), 0u);
   EXPECT_GT(A().ConnectionInfo(c)->bytes_reinjected, 0u);
   ASSERT_TRUE(stale_at && reset_at);
-  // Stale once silent: nothing heard on it for hol_min (30 ms) while it held the head of line
+  // Stale once silent: nothing heard on it for hol_min (30 ms; half an RTT when that is longer,
+  // not here) while it held the head of line
   // with segments overdue; before its first RTO (200 ms at least, RFC 6298 §2.4 as Linux bounds
   // it) would have marked it.
   EXPECT_GE(CountA(Counter::kSubflowSilent), 1u);
