@@ -485,10 +485,11 @@ def scenario_carrier_transfer(bed, ck, pod, out):
        ("after %.2f s" % rejoined if rejoined is not None else
         "none in 5 s" if slow.poll() is None else
         "none before the transfer ended, %.2f s after" % (time.time() - up_at)),
+       # The kernel's join counters first: the detail is cut at 1500 characters.
        "" if rejoined is not None else
-       [line for line in body.splitlines() if line.startswith("braid_") and
-        not line.endswith(" 0")] +
-       ["kernel %s %d" % kv for kv in sorted(bed.peer_counters().items()) if "Join" in kv[0]])
+       ["kernel %s %d" % kv for kv in sorted(bed.peer_counters().items()) if "Join" in kv[0]] +
+       [line for line in body.splitlines() if line.startswith("braid_mptcp_") and
+        not line.endswith(" 0")])
     ck(metric_value(body, 'braid_path_up{path="path1"}') == 1 and
        metric_sum(body, "braid_worker_link_changes_total") >= 2,
        "path1 is up again; the worker saw the link go down and come back",
